@@ -1,0 +1,27 @@
+use std::path::PathBuf;
+
+use crate::backend::BackendError;
+use crate::config::ConfigError;
+use crate::data::DataError;
+
+/// Everything that can go wrong in the library, each with a message fit for an end user.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(
+        "training diverged: the loss of epoch {epoch} is {loss}; lower the learning rate or \
+         check the data for extreme values"
+    )]
+    NonFiniteLoss { epoch: usize, loss: f64 },
+    #[error("{}: {message}", path.display())]
+    Store { path: PathBuf, message: String },
+    #[error("the device failed: {0}")]
+    Device(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

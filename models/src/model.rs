@@ -1,0 +1,165 @@
+//! The zoo's models behind one config enum and one module enum, so the training engine, the
+//! store and the apps handle all of them the same way. A new model is one file plus one
+//! variant in each enum here.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::cnn::{SmallCnn, SmallCnnConfig};
+use crate::config::ConfigError;
+use crate::linear::{LinearRegression, LinearRegressionConfig};
+use crate::logistic::{LogisticRegression, LogisticRegressionConfig};
+use crate::mlp::{Mlp, MlpConfig};
+use crate::summary::Summary;
+use crate::task::Task;
+
+/// Which model, with its hyper-parameters: what `model.json` stores to rebuild it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelConfig {
+    Linear(LinearRegressionConfig),
+    Logistic(LogisticRegressionConfig),
+    Mlp(MlpConfig),
+    Cnn(SmallCnnConfig),
+}
+
+#[derive(Module, Debug)]
+pub enum Model {
+    Linear(LinearRegression),
+    Logistic(LogisticRegression),
+    Mlp(Mlp),
+    Cnn(SmallCnn),
+}
+
+impl ModelConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelConfig::Linear(_) => "linear",
+            ModelConfig::Logistic(_) => "logistic",
+            ModelConfig::Mlp(_) => "mlp",
+            ModelConfig::Cnn(_) => "cnn",
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            ModelConfig::Linear(c) => c.validate(),
+            ModelConfig::Logistic(c) => c.validate(),
+            ModelConfig::Mlp(c) => c.validate(),
+            ModelConfig::Cnn(c) => c.validate(),
+        }
+    }
+
+    /// Checks the config and that its outputs fit `task`: linear regression only regresses,
+    /// logistic regression only classifies, and the output width is the task's.
+    pub fn validate_for(&self, task: Task) -> Result<(), ConfigError> {
+        self.validate()?;
+        match (self, task) {
+            (ModelConfig::Linear(_), Task::Binary | Task::Multiclass { .. }) => {
+                return Err(ConfigError(
+                    "linear regression cannot classify; use the logistic model".into(),
+                ));
+            }
+            (ModelConfig::Logistic(c), _) if c.task() != task => {
+                return Err(ConfigError(format!(
+                    "logistic regression with {} classes cannot solve a {} task",
+                    c.n_classes,
+                    task.name()
+                )));
+            }
+            _ => {}
+        }
+        if self.n_outputs() != task.output_width() {
+            return Err(ConfigError(format!(
+                "{} outputs {} values but a {} task needs {}",
+                self.name(),
+                self.n_outputs(),
+                task.name(),
+                task.output_width()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn n_inputs(&self) -> usize {
+        match self {
+            ModelConfig::Linear(c) => c.n_inputs,
+            ModelConfig::Logistic(c) => c.n_inputs,
+            ModelConfig::Mlp(c) => c.n_inputs,
+            ModelConfig::Cnn(c) => c.n_inputs(),
+        }
+    }
+
+    pub fn n_outputs(&self) -> usize {
+        match self {
+            ModelConfig::Linear(c) => c.n_outputs,
+            ModelConfig::Logistic(c) => c.task().output_width(),
+            ModelConfig::Mlp(c) => c.n_outputs,
+            ModelConfig::Cnn(c) => c.n_outputs,
+        }
+    }
+
+    /// Builds the model with fresh weights drawn from `device`'s random generator (seed it
+    /// with `device.seed(..)` first for reproducible weights).
+    pub fn init(&self, device: &Device) -> Result<Model, ConfigError> {
+        self.validate()?;
+        Ok(match self {
+            ModelConfig::Linear(c) => Model::Linear(c.init(device)),
+            ModelConfig::Logistic(c) => Model::Logistic(c.init(device)),
+            ModelConfig::Mlp(c) => Model::Mlp(c.init(device)),
+            ModelConfig::Cnn(c) => Model::Cnn(c.init(device)),
+        })
+    }
+
+    pub fn summary(&self) -> Summary {
+        match self {
+            ModelConfig::Linear(c) => c.summary(),
+            ModelConfig::Logistic(c) => c.summary(),
+            ModelConfig::Mlp(c) => c.summary(),
+            ModelConfig::Cnn(c) => c.summary(),
+        }
+    }
+}
+
+impl Model {
+    /// `[batch, n_inputs]` → raw outputs `[batch, n_outputs]`: regression values or logits.
+    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        match self {
+            Model::Linear(m) => m.forward(input),
+            Model::Logistic(m) => m.forward(input),
+            Model::Mlp(m) => m.forward(input),
+            Model::Cnn(m) => m.forward(input),
+        }
+    }
+
+    /// The device holding the model's parameters.
+    pub fn device(&self) -> Device {
+        self.devices().into_iter().next().expect("every zoo model has parameters")
+    }
+}
+
+fn linear_dims(layer: &burn::nn::Linear) -> [usize; 2] {
+    layer.weight.val().dims()
+}
+
+impl Model {
+    /// Number of input features the model takes.
+    pub fn n_inputs(&self) -> usize {
+        match self {
+            Model::Linear(m) => linear_dims(&m.linear)[0],
+            Model::Logistic(m) => linear_dims(&m.linear)[0],
+            Model::Mlp(m) => linear_dims(m.hidden.first().unwrap_or(&m.output))[0],
+            Model::Cnn(m) => m.channels * m.height * m.width,
+        }
+    }
+
+    /// Number of values the model outputs per example.
+    pub fn n_outputs(&self) -> usize {
+        match self {
+            Model::Linear(m) => linear_dims(&m.linear)[1],
+            Model::Logistic(m) => linear_dims(&m.linear)[1],
+            Model::Mlp(m) => linear_dims(&m.output)[1],
+            Model::Cnn(m) => linear_dims(&m.output)[1],
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Helpers shared by the test suites: which backends to run on, and small datasets.
+
+use burn::prelude::Device;
+use zoo_models::backend::BackendKind;
+use zoo_models::data::{Examples, Features, TargetData};
+
+/// The compiled CPU backends with their devices; these always exist.
+pub fn cpu_backends() -> Vec<(BackendKind, Device)> {
+    BackendKind::compiled()
+        .into_iter()
+        .filter(|b| *b != BackendKind::Wgpu)
+        .map(|b| (b, b.device().expect("CPU backends always have a device")))
+        .collect()
+}
+
+/// The wgpu device, if this build has wgpu and the machine an adapter. In CI (`CI` set) a
+/// missing adapter fails the test, since CI installs Mesa's software Vulkan driver precisely
+/// so that the GPU code paths run; elsewhere it prints one line saying what was skipped.
+pub fn wgpu_device(test: &str) -> Option<Device> {
+    if !BackendKind::Wgpu.is_compiled() {
+        eprintln!("{test}: wgpu part not run: this build has no `wgpu` feature");
+        return None;
+    }
+    match BackendKind::Wgpu.device() {
+        Ok(device) => Some(device),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("{test}: CI must run wgpu: {e}"),
+        Err(e) => {
+            eprintln!("{test}: wgpu part not run: {e}");
+            None
+        }
+    }
+}
+
+/// A tiny deterministic generator (64-bit LCG), so test data is the same on every platform.
+pub struct Lcg(u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// `n` points per class around `k` well-separated centres in 2-D: linearly separable.
+pub fn separable_blobs(n: usize, k: usize, seed: u64) -> Examples {
+    let mut rng = Lcg::new(seed);
+    let centres = [(-3.0, -3.0), (3.0, 3.0), (3.0, -3.0), (-3.0, 3.0)];
+    let mut values = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n * k {
+        let class = i % k;
+        let (cx, cy) = centres[class];
+        values.extend([cx + rng.next(), cy + rng.next()]);
+        labels.push(class);
+    }
+    let features = Features::new(values, 2).unwrap();
+    Examples::new(features, TargetData::Classes { labels, n_classes: k }).unwrap()
+}
+
+/// `y = x · weights + bias` exactly, with `x ~ U(-1, 1)`.
+pub fn linear_data(n: usize, weights: &[f32], bias: f32, seed: u64) -> Examples {
+    let mut rng = Lcg::new(seed);
+    let mut values = Vec::new();
+    let mut targets = Vec::new();
+    for _ in 0..n {
+        let row: Vec<f32> = weights.iter().map(|_| rng.next()).collect();
+        targets.push(row.iter().zip(weights).map(|(x, w)| x * w).sum::<f32>() + bias);
+        values.extend(row);
+    }
+    let features = Features::new(values, weights.len()).unwrap();
+    Examples::new(features, TargetData::Values { values: targets, n_outputs: 1 }).unwrap()
+}
