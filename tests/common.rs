@@ -36,12 +36,18 @@ pub struct Lcg(u64);
 
 impl Lcg {
     pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+        Self(
+            seed.wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407),
+        )
     }
 
     /// Uniform in [-1, 1).
     pub fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 }
@@ -59,7 +65,14 @@ pub fn separable_blobs(n: usize, k: usize, seed: u64) -> Examples {
         labels.push(class);
     }
     let features = Features::new(values, 2).unwrap();
-    Examples::new(features, TargetData::Classes { labels, n_classes: k }).unwrap()
+    Examples::new(
+        features,
+        TargetData::Classes {
+            labels,
+            n_classes: k,
+        },
+    )
+    .unwrap()
 }
 
 /// `y = x · weights + bias` exactly, with `x ~ U(-1, 1)`.
@@ -73,5 +86,12 @@ pub fn linear_data(n: usize, weights: &[f32], bias: f32, seed: u64) -> Examples 
         values.extend(row);
     }
     let features = Features::new(values, weights.len()).unwrap();
-    Examples::new(features, TargetData::Values { values: targets, n_outputs: 1 }).unwrap()
+    Examples::new(
+        features,
+        TargetData::Values {
+            values: targets,
+            n_outputs: 1,
+        },
+    )
+    .unwrap()
 }

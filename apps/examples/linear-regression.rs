@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use rand::{Rng, SeedableRng};
-use zoo_apps::cli::RuntimeArgs;
+use zoo_apps::cli::{RuntimeArgs, exit_code};
 use zoo_models::data::TargetData;
 use zoo_models::prelude::*;
 
@@ -31,14 +31,31 @@ fn synthetic(samples: usize, noise: f32, seed: u64) -> Examples {
     let mut x = Vec::with_capacity(samples * TRUE_WEIGHTS.len());
     let mut y = Vec::with_capacity(samples);
     for _ in 0..samples {
-        let row: Vec<f32> = TRUE_WEIGHTS.iter().map(|_| rng.random_range(-1.0..1.0)).collect();
+        let row: Vec<f32> = TRUE_WEIGHTS
+            .iter()
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         // Sum of two uniforms: a cheap bell-shaped noise with the requested spread.
         let e = (rng.random_range(-1.0f32..1.0) + rng.random_range(-1.0f32..1.0)) * noise * 1.2247;
-        y.push(row.iter().zip(TRUE_WEIGHTS).map(|(x, w)| x * w).sum::<f32>() + TRUE_BIAS + e);
+        y.push(
+            row.iter()
+                .zip(TRUE_WEIGHTS)
+                .map(|(x, w)| x * w)
+                .sum::<f32>()
+                + TRUE_BIAS
+                + e,
+        );
         x.extend(row);
     }
     let features = Features::new(x, TRUE_WEIGHTS.len()).expect("finite values");
-    Examples::new(features, TargetData::Values { values: y, n_outputs: 1 }).expect("matching counts")
+    Examples::new(
+        features,
+        TargetData::Values {
+            values: y,
+            n_outputs: 1,
+        },
+    )
+    .expect("matching counts")
 }
 
 /// Fits the model and returns the recovered `(weights, bias)`.
@@ -51,24 +68,28 @@ fn run(args: &Args) -> anyhow::Result<(Vec<f32>, f32)> {
     let model = config.init(&device)?;
     let fit_config = FitConfig::new()
         .with_optimizer(OptimizerConfig::sgd(0.9))
-        .with_learning_rate(0.05)
-        .with_epochs(30)
-        .with_batch_size(32)
+        .with_learning_rate(0.02)
+        .with_epochs(60)
+        .with_batch_size(64)
         .with_seed(args.runtime.seed);
     let fitted = fit(model, task, &data, None, &fit_config)?;
-    let Model::Linear(linear) = fitted.model else { unreachable!("built as linear") };
+    let Model::Linear(linear) = fitted.model else {
+        unreachable!("built as linear")
+    };
     let (weights, bias) = linear.coefficients();
     Ok((weights[0].clone(), bias[0]))
 }
 
-fn main() -> anyhow::Result<()> {
-    let (weights, bias) = run(&Args::parse())?;
+fn main() -> std::process::ExitCode {
+    exit_code(run(&Args::parse()).map(print_table))
+}
+
+fn print_table((weights, bias): (Vec<f32>, f32)) {
     println!("{:<10} {:>10} {:>10}", "", "true", "recovered");
     for (i, (t, w)) in TRUE_WEIGHTS.iter().zip(&weights).enumerate() {
         println!("{:<10} {t:>10.4} {w:>10.4}", format!("w{}", i + 1));
     }
     println!("{:<10} {TRUE_BIAS:>10.4} {bias:>10.4}", "b");
-    Ok(())
 }
 
 #[cfg(test)]
@@ -82,6 +103,9 @@ mod tests {
         for (w, t) in weights.iter().zip(TRUE_WEIGHTS) {
             assert!((w - t).abs() < 1e-2, "weight {w} vs {t}");
         }
-        assert!((bias - TRUE_BIAS).abs() < 1e-2, "bias {bias} vs {TRUE_BIAS}");
+        assert!(
+            (bias - TRUE_BIAS).abs() < 1e-2,
+            "bias {bias} vs {TRUE_BIAS}"
+        );
     }
 }

@@ -13,11 +13,11 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use zoo_apps::cli::{RuntimeArgs, data_dir};
+use zoo_apps::cli::{RuntimeArgs, data_dir, exit_code};
 use zoo_apps::sklearn::load_classification_csv;
 use zoo_models::metrics::ClassificationReport;
-use zoo_models::preprocess::Standardizer;
 use zoo_models::prelude::*;
+use zoo_models::preprocess::Standardizer;
 
 #[derive(Parser, Debug)]
 #[command(about = "The Keras quick start in Rust: a 10-unit MLP on breast-cancer data")]
@@ -27,19 +27,26 @@ struct Args {
     /// The breast-cancer CSV in scikit-learn's layout.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Also save the trained model (`model.bpk`, `model.json`) and `history.json` here.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Trains and evaluates; returns the test loss and accuracy.
 fn run(args: &Args) -> anyhow::Result<(f64, f64)> {
     let device = args.runtime.backend.device()?;
     let seed = args.runtime.seed;
-    let path = args.data.clone().unwrap_or_else(|| data_dir().join("sklearn-breast-cancer/breast_cancer.csv"));
+    let path = args
+        .data
+        .clone()
+        .unwrap_or_else(|| data_dir().join("sklearn-breast-cancer/breast_cancer.csv"));
 
     // X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
     let data = load_classification_csv(&path)?;
     let (mut train, mut test) = data.examples.train_test_split(0.2, seed)?;
     // StandardScaler().fit(X_train): statistics from the training part only.
-    let scaler = Standardizer::fit(&train.features).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let scaler = Standardizer::fit(&train.features)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     scaler.transform(&mut train.features);
     scaler.transform(&mut test.features);
 
@@ -69,14 +76,25 @@ fn run(args: &Args) -> anyhow::Result<(f64, f64)> {
     let Metrics::Classification(ClassificationReport { accuracy, .. }) = evaluation.metrics else {
         unreachable!("a binary task yields classification metrics")
     };
+
+    // model.save(...)
+    if let Some(out) = &args.out {
+        let mut manifest = ModelManifest::new(config, task);
+        manifest.class_names = data.class_names;
+        manifest.preprocessing = serde_json::json!({ "standardizer": scaler });
+        manifest.trained_on = Some(args.runtime.backend);
+        zoo_models::store::save(out, &fitted.model, &manifest)?;
+        zoo_models::store::write_json_atomic(&out.join("history.json"), &fitted.history)?;
+        eprintln!("saved the model and its history to {}", out.display());
+    }
     Ok((evaluation.loss, accuracy))
 }
 
-fn main() -> anyhow::Result<()> {
-    let (loss, accuracy) = run(&Args::parse())?;
-    // print(f"Loss: {loss}, Accuracy: {accuracy}")
-    println!("Loss: {loss:.4}, Accuracy: {accuracy:.4}");
-    Ok(())
+fn main() -> std::process::ExitCode {
+    exit_code(run(&Args::parse()).map(|(loss, accuracy)| {
+        // print(f"Loss: {loss}, Accuracy: {accuracy}")
+        println!("Loss: {loss:.4}, Accuracy: {accuracy:.4}");
+    }))
 }
 
 #[cfg(test)]
@@ -85,9 +103,21 @@ mod tests {
 
     #[test]
     fn quickstart_reaches_the_promised_accuracy() {
-        let args = Args::parse_from(["quickstart", "--backend", "flex"]);
+        let out = tempfile::tempdir().unwrap();
+        let out_arg = out.path().to_str().unwrap();
+        let args = Args::parse_from(["quickstart", "--backend", "flex", "--out", out_arg]);
         let (loss, accuracy) = run(&args).unwrap();
         assert!(accuracy >= 0.95, "accuracy {accuracy}");
         assert!(loss < 0.3, "loss {loss}");
+
+        let history: History = zoo_models::store::read_json(&out.path().join("history.json")).unwrap();
+        assert_eq!(history.epochs_run(), 10);
+        let device = BackendKind::default_for_build().device().unwrap();
+        let (model, manifest) = zoo_models::store::load(out.path(), &device).unwrap();
+        assert_eq!(manifest.class_names, ["malignant", "benign"]);
+        let scaler: Standardizer =
+            serde_json::from_value(manifest.preprocessing["standardizer"].clone()).unwrap();
+        assert_eq!(scaler.mean.len(), 30);
+        assert_eq!(model.n_inputs(), 30);
     }
 }

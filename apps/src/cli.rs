@@ -21,3 +21,15 @@ pub fn data_dir() -> std::path::PathBuf {
         .map(Into::into)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"))
 }
+
+/// Ends a binary: prints the error chain on one line (no backtrace, whatever `RUST_BACKTRACE`
+/// says) and exits non-zero.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

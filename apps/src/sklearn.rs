@@ -22,7 +22,10 @@ pub struct ClassificationData {
 
 /// Reads a scikit-learn classification CSV, checking it against its own metadata line.
 pub fn load_classification_csv(path: &Path) -> Result<ClassificationData, LoadError> {
-    let fail = |message: String| LoadError { path: path.to_path_buf(), message };
+    let fail = |message: String| LoadError {
+        path: path.to_path_buf(),
+        message,
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -42,7 +45,9 @@ pub fn load_classification_csv(path: &Path) -> Result<ClassificationData, LoadEr
     let n_features = number(meta.get(1), "n_features")?;
     let class_names: Vec<String> = meta.iter().skip(2).map(|s| s.trim().to_string()).collect();
     if class_names.len() < 2 {
-        return Err(fail("line 1: the metadata line names fewer than two classes".into()));
+        return Err(fail(
+            "line 1: the metadata line names fewer than two classes".into(),
+        ));
     }
 
     let mut values = Vec::with_capacity(n_samples * n_features);
@@ -59,7 +64,10 @@ pub fn load_classification_csv(path: &Path) -> Result<ClassificationData, LoadEr
         }
         for (column, field) in record.iter().take(n_features).enumerate() {
             let value: f32 = field.trim().parse().map_err(|_| {
-                fail(format!("line {line}, column {}: `{field}` is not a number", column + 1))
+                fail(format!(
+                    "line {line}, column {}: `{field}` is not a number",
+                    column + 1
+                ))
             })?;
             values.push(value);
         }
@@ -70,17 +78,29 @@ pub fn load_classification_csv(path: &Path) -> Result<ClassificationData, LoadEr
             .ok()
             .filter(|&c| c < class_names.len())
             .ok_or_else(|| {
-                fail(format!("line {line}: label `{label}` is not one of 0..{}", class_names.len()))
+                fail(format!(
+                    "line {line}: label `{label}` is not one of 0..{}",
+                    class_names.len()
+                ))
             })?;
         labels.push(class);
     }
     if labels.len() != n_samples {
-        return Err(fail(format!("the metadata line promises {n_samples} samples but the file has {}", labels.len())));
+        return Err(fail(format!(
+            "the metadata line promises {n_samples} samples but the file has {}",
+            labels.len()
+        )));
     }
     let features = Features::new(values, n_features).map_err(|e| fail(e.to_string()))?;
-    let targets = TargetData::Classes { labels, n_classes: class_names.len() };
+    let targets = TargetData::Classes {
+        labels,
+        n_classes: class_names.len(),
+    };
     let examples = Examples::new(features, targets).map_err(|e| fail(e.to_string()))?;
-    Ok(ClassificationData { examples, class_names })
+    Ok(ClassificationData {
+        examples,
+        class_names,
+    })
 }
 
 #[cfg(test)]
@@ -99,8 +119,17 @@ mod tests {
         let f = file("3,2,no,yes\n1.5,2,0\n3,4.25,1\n-1,0,1\n");
         let data = load_classification_csv(f.path()).unwrap();
         assert_eq!(data.class_names, vec!["no", "yes"]);
-        assert_eq!(data.examples.features.values(), &[1.5, 2.0, 3.0, 4.25, -1.0, 0.0]);
-        assert_eq!(data.examples.targets, TargetData::Classes { labels: vec![0, 1, 1], n_classes: 2 });
+        assert_eq!(
+            data.examples.features.values(),
+            &[1.5, 2.0, 3.0, 4.25, -1.0, 0.0]
+        );
+        assert_eq!(
+            data.examples.targets,
+            TargetData::Classes {
+                labels: vec![0, 1, 1],
+                n_classes: 2
+            }
+        );
     }
 
     #[test]
@@ -116,10 +145,20 @@ mod tests {
         for (text, expected) in cases {
             let f = file(text);
             let err = load_classification_csv(f.path()).unwrap_err().to_string();
-            assert!(err.contains(expected), "{err:?} should mention {expected:?}");
-            assert!(err.contains(&f.path().display().to_string()), "{err:?} should name the file");
+            assert!(
+                err.contains(expected),
+                "{err:?} should mention {expected:?}"
+            );
+            assert!(
+                err.contains(&f.path().display().to_string()),
+                "{err:?} should name the file"
+            );
         }
         let missing = load_classification_csv(Path::new("/no/such/file.csv")).unwrap_err();
-        assert!(missing.to_string().contains("/no/such/file.csv: cannot open"));
+        assert!(
+            missing
+                .to_string()
+                .contains("/no/such/file.csv: cannot open")
+        );
     }
 }

@@ -29,7 +29,10 @@ pub enum BackendError {
         "backend `{backend}` is not compiled into this binary (compiled: {compiled}); \
          rebuild with `--features {backend}` or pick one of the compiled backends"
     )]
-    NotCompiled { backend: BackendKind, compiled: String },
+    NotCompiled {
+        backend: BackendKind,
+        compiled: String,
+    },
     #[error(
         "backend `wgpu` has no usable GPU adapter: {reason}. Install a Vulkan driver \
          (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`) or use `--backend flex`"
@@ -82,7 +85,11 @@ impl BackendKind {
         if !self.is_compiled() {
             return Err(BackendError::NotCompiled {
                 backend: self,
-                compiled: Self::compiled().iter().map(|b| b.name()).collect::<Vec<_>>().join(", "),
+                compiled: Self::compiled()
+                    .iter()
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         match self {
@@ -140,7 +147,10 @@ mod tests {
         for backend in BackendKind::ALL {
             assert_eq!(backend.name().parse::<BackendKind>().unwrap(), backend);
         }
-        assert!(matches!("cuda".parse::<BackendKind>(), Err(BackendError::Unknown(_))));
+        assert!(matches!(
+            "cuda".parse::<BackendKind>(),
+            Err(BackendError::Unknown(_))
+        ));
     }
 
     #[test]
@@ -149,8 +159,13 @@ mod tests {
             let err = backend.device().unwrap_err();
             assert!(err.to_string().contains("not compiled"), "{err}");
         }
-        for backend in BackendKind::compiled().into_iter().filter(|b| *b != BackendKind::Wgpu) {
-            backend.device().expect("a compiled CPU backend always has a device");
+        for backend in BackendKind::compiled()
+            .into_iter()
+            .filter(|b| *b != BackendKind::Wgpu)
+        {
+            backend
+                .device()
+                .expect("a compiled CPU backend always has a device");
         }
     }
 }

@@ -54,13 +54,19 @@ impl SmallCnnConfig {
         ensure(self.channels > 0, "cnn: channels must be at least 1")?;
         ensure(
             self.height >= 8 && self.width >= 8,
-            format!("cnn: input must be at least 8x8, got {}x{}", self.height, self.width),
+            format!(
+                "cnn: input must be at least 8x8, got {}x{}",
+                self.height, self.width
+            ),
         )?;
         ensure(
             (2..=3).contains(&self.conv_channels.len()),
             format!("cnn: 2 or 3 conv blocks, got {}", self.conv_channels.len()),
         )?;
-        ensure(!self.conv_channels.contains(&0), "cnn: conv channels must be at least 1")?;
+        ensure(
+            !self.conv_channels.contains(&0),
+            "cnn: conv channels must be at least 1",
+        )?;
         ensure(self.hidden > 0, "cnn: hidden size must be at least 1")?;
         ensure(self.n_outputs > 0, "cnn: n_outputs must be at least 1")?;
         ensure(
@@ -87,7 +93,11 @@ impl SmallCnnConfig {
     }
 
     fn flat_size(&self) -> usize {
-        let last = self.block_shapes().last().copied().unwrap_or([self.channels, self.height, self.width]);
+        let last =
+            self.block_shapes()
+                .last()
+                .copied()
+                .unwrap_or([self.channels, self.height, self.width]);
         last.iter().product()
     }
 
@@ -133,9 +143,17 @@ impl SmallCnnConfig {
             ));
             (in_channels, h, w) = (c, ph, pw);
         }
-        layers.push(LayerSummary::parameterless("flatten", "Flatten", vec![self.flat_size()]));
+        layers.push(LayerSummary::parameterless(
+            "flatten",
+            "Flatten",
+            vec![self.flat_size()],
+        ));
         layers.push(LayerSummary::dense("hidden", self.flat_size(), self.hidden));
-        layers.push(LayerSummary::parameterless("relu", "Activation", vec![self.hidden]));
+        layers.push(LayerSummary::parameterless(
+            "relu",
+            "Activation",
+            vec![self.hidden],
+        ));
         if self.dropout > 0.0 {
             layers.push(LayerSummary::parameterless(
                 &format!("dropout({})", self.dropout),
@@ -144,7 +162,11 @@ impl SmallCnnConfig {
             ));
         }
         layers.push(LayerSummary::dense("output", self.hidden, self.n_outputs));
-        Summary::new("SmallCnn", vec![self.channels, self.height, self.width], layers)
+        Summary::new(
+            "SmallCnn",
+            vec![self.channels, self.height, self.width],
+            layers,
+        )
     }
 }
 
@@ -156,10 +178,14 @@ impl SmallCnn {
         let [batch, _] = input.dims();
         let x = input.reshape([batch, self.channels, self.height, self.width]);
         let x = self.blocks.iter().fold(x, |x, block| {
-            block.pool.forward(block.activation.forward(block.conv.forward(x)))
+            block
+                .pool
+                .forward(block.activation.forward(block.conv.forward(x)))
         });
         let x = x.flatten(1, 3);
-        let x = self.dropout.forward(self.activation.forward(self.hidden.forward(x)));
+        let x = self
+            .dropout
+            .forward(self.activation.forward(self.hidden.forward(x)));
         self.output.forward(x)
     }
 }

@@ -6,5 +6,9 @@
 pub struct ConfigError(pub String);
 
 pub(crate) fn ensure(condition: bool, message: impl Into<String>) -> Result<(), ConfigError> {
-    if condition { Ok(()) } else { Err(ConfigError(message.into())) }
+    if condition {
+        Ok(())
+    } else {
+        Err(ConfigError(message.into()))
+    }
 }

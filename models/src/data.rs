@@ -22,18 +22,32 @@ pub enum DataError {
     #[error("{len} feature values do not divide into rows of {n_features}")]
     Ragged { len: usize, n_features: usize },
     #[error("row {row} has {found} features, expected {expected}")]
-    RaggedRow { row: usize, found: usize, expected: usize },
+    RaggedRow {
+        row: usize,
+        found: usize,
+        expected: usize,
+    },
     #[error("{features} feature rows but {targets} targets")]
     CountMismatch { features: usize, targets: usize },
     #[error("row {row}: label {label} is out of range for {n_classes} classes")]
-    LabelOutOfRange { row: usize, label: usize, n_classes: usize },
+    LabelOutOfRange {
+        row: usize,
+        label: usize,
+        n_classes: usize,
+    },
     #[error("row {row}: non-finite value {value} in column {column}")]
-    NonFinite { row: usize, column: usize, value: f32 },
+    NonFinite {
+        row: usize,
+        column: usize,
+        value: f32,
+    },
     #[error("data has {found} features but the model expects {expected}")]
     FeatureCount { found: usize, expected: usize },
     #[error("{0}")]
     TaskMismatch(String),
-    #[error("validation split {fraction} of {examples} examples leaves an empty training or validation set")]
+    #[error(
+        "validation split {fraction} of {examples} examples leaves an empty training or validation set"
+    )]
     EmptySplit { fraction: f64, examples: usize },
 }
 
@@ -50,7 +64,10 @@ impl Features {
             return Err(DataError::NoFeatures);
         }
         if values.len() % n_features != 0 {
-            return Err(DataError::Ragged { len: values.len(), n_features });
+            return Err(DataError::Ragged {
+                len: values.len(),
+                n_features,
+            });
         }
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(DataError::NonFinite {
@@ -65,7 +82,11 @@ impl Features {
     pub fn from_rows(rows: &[Vec<f32>]) -> Result<Self, DataError> {
         let n_features = rows.first().map_or(0, Vec::len);
         if let Some((row, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != n_features) {
-            return Err(DataError::RaggedRow { row, found: r.len(), expected: n_features });
+            return Err(DataError::RaggedRow {
+                row,
+                found: r.len(),
+                expected: n_features,
+            });
         }
         Self::new(rows.concat(), n_features)
     }
@@ -97,24 +118,42 @@ impl Features {
     /// Applies `f(column, value)` to every value in place (standardisation, scaling).
     pub fn map_columns(&mut self, f: impl Fn(usize, f32) -> f32) {
         let n = self.n_features;
-        self.values.iter_mut().enumerate().for_each(|(i, v)| *v = f(i % n, *v));
+        self.values
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = f(i % n, *v));
     }
 
     pub fn select(&self, indices: &[usize]) -> Features {
-        let values = indices.iter().flat_map(|&i| self.row(i).iter().copied()).collect();
-        Features { values, n_features: self.n_features }
+        let values = indices
+            .iter()
+            .flat_map(|&i| self.row(i).iter().copied())
+            .collect();
+        Features {
+            values,
+            n_features: self.n_features,
+        }
     }
 
     /// The rows `range` as a `[rows, n_features]` tensor.
     pub fn tensor(&self, range: Range<usize>, device: &Device) -> Tensor<2> {
-        let values = self.values[range.start * self.n_features..range.end * self.n_features].to_vec();
-        Tensor::from_data(TensorData::new(values, [range.len(), self.n_features]), device)
+        let values =
+            self.values[range.start * self.n_features..range.end * self.n_features].to_vec();
+        Tensor::from_data(
+            TensorData::new(values, [range.len(), self.n_features]),
+            device,
+        )
     }
 
     fn gather_tensor(&self, indices: &[usize], device: &Device) -> Tensor<2> {
         let mut values = Vec::with_capacity(indices.len() * self.n_features);
-        indices.iter().for_each(|&i| values.extend_from_slice(self.row(i)));
-        Tensor::from_data(TensorData::new(values, [indices.len(), self.n_features]), device)
+        indices
+            .iter()
+            .for_each(|&i| values.extend_from_slice(self.row(i)));
+        Tensor::from_data(
+            TensorData::new(values, [indices.len(), self.n_features]),
+            device,
+        )
     }
 }
 
@@ -122,7 +161,10 @@ impl Features {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TargetData {
     /// Class indices in `0..n_classes`.
-    Classes { labels: Vec<usize>, n_classes: usize },
+    Classes {
+        labels: Vec<usize>,
+        n_classes: usize,
+    },
     /// Regression values, row-major `[examples, n_outputs]`.
     Values { values: Vec<f32>, n_outputs: usize },
 }
@@ -182,15 +224,24 @@ pub struct Examples {
 impl Examples {
     pub fn new(features: Features, targets: TargetData) -> Result<Self, DataError> {
         if features.len() != targets.len() {
-            return Err(DataError::CountMismatch { features: features.len(), targets: targets.len() });
+            return Err(DataError::CountMismatch {
+                features: features.len(),
+                targets: targets.len(),
+            });
         }
         if features.is_empty() {
             return Err(DataError::Empty);
         }
         match &targets {
             TargetData::Classes { labels, n_classes } => {
-                if let Some((row, &label)) = labels.iter().enumerate().find(|(_, l)| **l >= *n_classes) {
-                    return Err(DataError::LabelOutOfRange { row, label, n_classes: *n_classes });
+                if let Some((row, &label)) =
+                    labels.iter().enumerate().find(|(_, l)| **l >= *n_classes)
+                {
+                    return Err(DataError::LabelOutOfRange {
+                        row,
+                        label,
+                        n_classes: *n_classes,
+                    });
                 }
             }
             TargetData::Values { values, n_outputs } => {
@@ -215,7 +266,10 @@ impl Examples {
     }
 
     pub fn select(&self, indices: &[usize]) -> Examples {
-        Examples { features: self.features.select(indices), targets: self.targets.select(indices) }
+        Examples {
+            features: self.features.select(indices),
+            targets: self.targets.select(indices),
+        }
     }
 
     /// Keras' `validation_split`: the *last* `fraction` of the examples, taken before any
@@ -224,7 +278,10 @@ impl Examples {
         let n_val = (self.len() as f64 * fraction).round() as usize;
         let n_train = self.len() - n_val.min(self.len());
         if n_val == 0 || n_train == 0 {
-            return Err(DataError::EmptySplit { fraction, examples: self.len() });
+            return Err(DataError::EmptySplit {
+                fraction,
+                examples: self.len(),
+            });
         }
         let train: Vec<usize> = (0..n_train).collect();
         let val: Vec<usize> = (n_train..self.len()).collect();
@@ -234,7 +291,11 @@ impl Examples {
     /// A shuffled train/test split with `test_fraction` of the examples in the test set.
     /// Classification targets are split per class (stratified), so both sides keep the class
     /// proportions. Returns `(train, test)`.
-    pub fn train_test_split(&self, test_fraction: f64, seed: u64) -> Result<(Examples, Examples), DataError> {
+    pub fn train_test_split(
+        &self,
+        test_fraction: f64,
+        seed: u64,
+    ) -> Result<(Examples, Examples), DataError> {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -252,7 +313,10 @@ impl Examples {
             train.extend_from_slice(&group[n_test..]);
         }
         if train.is_empty() || test.is_empty() {
-            return Err(DataError::EmptySplit { fraction: test_fraction, examples: self.len() });
+            return Err(DataError::EmptySplit {
+                fraction: test_fraction,
+                examples: self.len(),
+            });
         }
         train.shuffle(&mut rng);
         test.shuffle(&mut rng);
@@ -262,18 +326,29 @@ impl Examples {
     /// Checks that the targets are what `task` needs and the features what the model takes.
     pub fn check_task(&self, task: &Task, n_inputs: usize) -> Result<(), DataError> {
         if self.features.n_features() != n_inputs {
-            return Err(DataError::FeatureCount { found: self.features.n_features(), expected: n_inputs });
+            return Err(DataError::FeatureCount {
+                found: self.features.n_features(),
+                expected: n_inputs,
+            });
         }
         match (task, &self.targets) {
-            (Task::Regression { n_outputs }, TargetData::Values { n_outputs: found, .. })
-                if n_outputs == found => Ok(()),
+            (
+                Task::Regression { n_outputs },
+                TargetData::Values {
+                    n_outputs: found, ..
+                },
+            ) if n_outputs == found => Ok(()),
             (Task::Binary | Task::Multiclass { .. }, TargetData::Classes { n_classes, .. })
-                if task.n_classes() == Some(*n_classes) => Ok(()),
+                if task.n_classes() == Some(*n_classes) =>
+            {
+                Ok(())
+            }
             _ => Err(DataError::TaskMismatch(format!(
                 "the targets ({}) do not fit a {} task with output width {}",
                 match &self.targets {
                     TargetData::Classes { n_classes, .. } => format!("{n_classes} classes"),
-                    TargetData::Values { n_outputs, .. } => format!("{n_outputs} regression outputs"),
+                    TargetData::Values { n_outputs, .. } =>
+                        format!("{n_outputs} regression outputs"),
                 },
                 task.name(),
                 task.output_width()
@@ -326,7 +401,14 @@ mod tests {
 
     fn examples(n: usize) -> Examples {
         let features = Features::new((0..n).map(|i| i as f32).collect(), 1).unwrap();
-        Examples::new(features, TargetData::Classes { labels: vec![0; n], n_classes: 2 }).unwrap()
+        Examples::new(
+            features,
+            TargetData::Classes {
+                labels: vec![0; n],
+                n_classes: 2,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -340,7 +422,14 @@ mod tests {
     fn train_test_split_is_stratified_and_seeded() {
         let features = Features::new((0..100).map(|i| i as f32).collect(), 1).unwrap();
         let labels = (0..100).map(|i| usize::from(i >= 80)).collect();
-        let data = Examples::new(features, TargetData::Classes { labels, n_classes: 2 }).unwrap();
+        let data = Examples::new(
+            features,
+            TargetData::Classes {
+                labels,
+                n_classes: 2,
+            },
+        )
+        .unwrap();
         let (train, test) = data.train_test_split(0.25, 7).unwrap();
         assert_eq!((train.len(), test.len()), (75, 25));
         let positives = |e: &Examples| match &e.targets {
@@ -348,7 +437,13 @@ mod tests {
             _ => unreachable!(),
         };
         assert_eq!((positives(&train), positives(&test)), (15, 5));
-        let mut all: Vec<f32> = train.features.values().iter().chain(test.features.values()).copied().collect();
+        let mut all: Vec<f32> = train
+            .features
+            .values()
+            .iter()
+            .chain(test.features.values())
+            .copied()
+            .collect();
         all.sort_by(f32::total_cmp);
         assert_eq!(all, (0..100).map(|i| i as f32).collect::<Vec<_>>());
         assert_eq!(data.train_test_split(0.25, 7).unwrap().1, test);
@@ -363,27 +458,66 @@ mod tests {
 
     #[test]
     fn bad_examples_are_rejected() {
-        assert_eq!(Features::new(vec![1.0; 5], 2), Err(DataError::Ragged { len: 5, n_features: 2 }));
+        assert_eq!(
+            Features::new(vec![1.0; 5], 2),
+            Err(DataError::Ragged {
+                len: 5,
+                n_features: 2
+            })
+        );
         assert!(matches!(
             Features::from_rows(&[vec![1.0, 2.0], vec![3.0]]),
-            Err(DataError::RaggedRow { row: 1, found: 1, expected: 2 })
+            Err(DataError::RaggedRow {
+                row: 1,
+                found: 1,
+                expected: 2
+            })
         ));
         assert!(matches!(
             Features::new(vec![1.0, f32::NAN], 1),
-            Err(DataError::NonFinite { row: 1, column: 0, .. })
+            Err(DataError::NonFinite {
+                row: 1,
+                column: 0,
+                ..
+            })
         ));
         let features = Features::new(vec![1.0, 2.0], 1).unwrap();
         assert_eq!(
-            Examples::new(features.clone(), TargetData::Classes { labels: vec![0, 3], n_classes: 3 }),
-            Err(DataError::LabelOutOfRange { row: 1, label: 3, n_classes: 3 })
+            Examples::new(
+                features.clone(),
+                TargetData::Classes {
+                    labels: vec![0, 3],
+                    n_classes: 3
+                }
+            ),
+            Err(DataError::LabelOutOfRange {
+                row: 1,
+                label: 3,
+                n_classes: 3
+            })
         );
         assert_eq!(
-            Examples::new(features, TargetData::Classes { labels: vec![0], n_classes: 2 }),
-            Err(DataError::CountMismatch { features: 2, targets: 1 })
+            Examples::new(
+                features,
+                TargetData::Classes {
+                    labels: vec![0],
+                    n_classes: 2
+                }
+            ),
+            Err(DataError::CountMismatch {
+                features: 2,
+                targets: 1
+            })
         );
         let empty = Features::new(vec![], 3).unwrap();
         assert_eq!(
-            Examples::new(empty, TargetData::Classes { labels: vec![], n_classes: 2 }),
+            Examples::new(
+                empty,
+                TargetData::Classes {
+                    labels: vec![],
+                    n_classes: 2
+                }
+            ),
             Err(DataError::Empty)
         );
     }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::ensure;
 use crate::data::{DataError, Examples, Features, TargetData};
 use crate::error::{Error, Result};
-use crate::metrics::{ClassificationReport, RegressionReport, classification_report, regression_report};
+use crate::metrics::{
+    ClassificationReport, RegressionReport, classification_report, regression_report,
+};
 use crate::model::Model;
 use crate::task::Task;
 
@@ -45,7 +47,9 @@ impl Predictions {
                 rows.map(|p| {
                     p.iter()
                         .enumerate()
-                        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+                        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                            if v > best.1 { (i, v) } else { best }
+                        })
                         .0
                 })
                 .collect(),
@@ -91,7 +95,11 @@ impl Evaluation {
 fn check_inputs(model: &Model, features: &Features, batch_size: usize) -> Result<()> {
     ensure(batch_size > 0, "batch size must be at least 1")?;
     if features.n_features() != model.n_inputs() {
-        return Err(DataError::FeatureCount { found: features.n_features(), expected: model.n_inputs() }.into());
+        return Err(DataError::FeatureCount {
+            found: features.n_features(),
+            expected: model.n_inputs(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -104,21 +112,36 @@ fn read_f32(tensor: Tensor<2>) -> Result<Vec<f32>> {
 }
 
 /// Runs the model over `features` batch by batch and returns probabilities or values.
-pub fn predict(model: &Model, task: Task, features: &Features, batch_size: usize) -> Result<Predictions> {
+pub fn predict(
+    model: &Model,
+    task: Task,
+    features: &Features,
+    batch_size: usize,
+) -> Result<Predictions> {
     check_inputs(model, features, batch_size)?;
     let device = model.device();
-    let mut values = Vec::with_capacity(features.len() * task.n_classes().unwrap_or(task.output_width()));
+    let mut values =
+        Vec::with_capacity(features.len() * task.n_classes().unwrap_or(task.output_width()));
     for start in (0..features.len()).step_by(batch_size) {
         let end = (start + batch_size).min(features.len());
         let outputs = model.forward(features.tensor(start..end, &device));
         values.extend(read_f32(task.probabilities(outputs))?);
     }
     let width = task.n_classes().unwrap_or(task.output_width());
-    Ok(Predictions { task, values, width })
+    Ok(Predictions {
+        task,
+        values,
+        width,
+    })
 }
 
 /// Mean loss and the task's metrics over a labelled set.
-pub fn evaluate(model: &Model, task: Task, data: &Examples, batch_size: usize) -> Result<Evaluation> {
+pub fn evaluate(
+    model: &Model,
+    task: Task,
+    data: &Examples,
+    batch_size: usize,
+) -> Result<Evaluation> {
     check_inputs(model, &data.features, batch_size)?;
     data.check_task(&task, model.n_inputs())?;
     let device = model.device();
@@ -134,7 +157,11 @@ pub fn evaluate(model: &Model, task: Task, data: &Examples, batch_size: usize) -
         values.extend(read_f32(task.probabilities(outputs))?);
     }
     let width = task.n_classes().unwrap_or(task.output_width());
-    let predictions = Predictions { task, values, width };
+    let predictions = Predictions {
+        task,
+        values,
+        width,
+    };
     let metrics = match &data.targets {
         TargetData::Classes { labels, n_classes } => {
             let predicted = predictions.classes().expect("classification task");
@@ -144,5 +171,8 @@ pub fn evaluate(model: &Model, task: Task, data: &Examples, batch_size: usize) -
             Metrics::Regression(regression_report(&predictions.values, values, *n_outputs))
         }
     };
-    Ok(Evaluation { loss: loss_sum / n as f64, metrics })
+    Ok(Evaluation {
+        loss: loss_sum / n as f64,
+        metrics,
+    })
 }

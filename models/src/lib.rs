@@ -25,8 +25,8 @@ pub mod linear;
 pub mod logistic;
 pub mod metrics;
 pub mod mlp;
-pub mod preprocess;
 pub mod model;
+pub mod preprocess;
 mod progress;
 pub mod store;
 pub mod summary;
@@ -48,6 +48,8 @@ pub mod prelude {
     pub use crate::model::{Model, ModelConfig};
     pub use crate::store::ModelManifest;
     pub use crate::task::Task;
-    pub use crate::train::{EarlyStoppingConfig, FitConfig, Fitted, History, OptimizerConfig, StopReason, fit};
+    pub use crate::train::{
+        EarlyStoppingConfig, FitConfig, Fitted, History, OptimizerConfig, StopReason, fit,
+    };
     pub use burn::prelude::Device;
 }

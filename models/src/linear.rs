@@ -23,12 +23,20 @@ pub struct LinearRegression {
 
 impl LinearRegressionConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ensure(self.n_inputs > 0, "linear regression: n_inputs must be at least 1")?;
-        ensure(self.n_outputs > 0, "linear regression: n_outputs must be at least 1")
+        ensure(
+            self.n_inputs > 0,
+            "linear regression: n_inputs must be at least 1",
+        )?;
+        ensure(
+            self.n_outputs > 0,
+            "linear regression: n_outputs must be at least 1",
+        )
     }
 
     pub fn init(&self, device: &Device) -> LinearRegression {
-        LinearRegression { linear: LinearConfig::new(self.n_inputs, self.n_outputs).init(device) }
+        LinearRegression {
+            linear: LinearConfig::new(self.n_inputs, self.n_outputs).init(device),
+        }
     }
 
     pub fn summary(&self) -> Summary {
@@ -49,8 +57,16 @@ impl LinearRegression {
     /// The fitted coefficients: `weights[output][input]` and one intercept per output.
     pub fn coefficients(&self) -> (Vec<Vec<f32>>, Vec<f32>) {
         let [n_inputs, n_outputs] = self.linear.weight.val().dims();
-        let w: Vec<f32> = self.linear.weight.val().into_data().try_to_vec().expect("f32 weights");
-        let weights = (0..n_outputs).map(|o| (0..n_inputs).map(|i| w[i * n_outputs + o]).collect()).collect();
+        let w: Vec<f32> = self
+            .linear
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec()
+            .expect("f32 weights");
+        let weights = (0..n_outputs)
+            .map(|o| (0..n_inputs).map(|i| w[i * n_outputs + o]).collect())
+            .collect();
         let bias = match &self.linear.bias {
             Some(b) => b.val().into_data().try_to_vec().expect("f32 bias"),
             None => vec![0.0; n_outputs],

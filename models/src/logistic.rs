@@ -26,8 +26,14 @@ pub struct LogisticRegression {
 
 impl LogisticRegressionConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ensure(self.n_inputs > 0, "logistic regression: n_inputs must be at least 1")?;
-        ensure(self.n_classes >= 2, "logistic regression: n_classes must be at least 2")
+        ensure(
+            self.n_inputs > 0,
+            "logistic regression: n_inputs must be at least 1",
+        )?;
+        ensure(
+            self.n_classes >= 2,
+            "logistic regression: n_classes must be at least 2",
+        )
     }
 
     /// The classification task this model solves.
@@ -37,7 +43,9 @@ impl LogisticRegressionConfig {
 
     pub fn init(&self, device: &Device) -> LogisticRegression {
         let outputs = self.task().output_width();
-        LogisticRegression { linear: LinearConfig::new(self.n_inputs, outputs).init(device) }
+        LogisticRegression {
+            linear: LinearConfig::new(self.n_inputs, outputs).init(device),
+        }
     }
 
     pub fn summary(&self) -> Summary {

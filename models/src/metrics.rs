@@ -13,8 +13,16 @@ pub fn accuracy(predicted: &[usize], actual: &[usize]) -> f64 {
 }
 
 /// `matrix[actual][predicted]` counts, as scikit-learn's `confusion_matrix`.
-pub fn confusion_matrix(predicted: &[usize], actual: &[usize], n_classes: usize) -> Vec<Vec<usize>> {
-    assert_eq!(predicted.len(), actual.len(), "confusion_matrix: length mismatch");
+pub fn confusion_matrix(
+    predicted: &[usize],
+    actual: &[usize],
+    n_classes: usize,
+) -> Vec<Vec<usize>> {
+    assert_eq!(
+        predicted.len(),
+        actual.len(),
+        "confusion_matrix: length mismatch"
+    );
     let mut matrix = vec![vec![0; n_classes]; n_classes];
     for (&p, &a) in predicted.iter().zip(actual) {
         matrix[a][p] += 1;
@@ -43,11 +51,19 @@ pub struct ClassificationReport {
 
 fn ratio(numerator: usize, denominator: usize) -> f64 {
     // scikit-learn's `zero_division=0`: a class never predicted (or never present) scores 0.
-    if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    }
 }
 
 /// Accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix.
-pub fn classification_report(predicted: &[usize], actual: &[usize], n_classes: usize) -> ClassificationReport {
+pub fn classification_report(
+    predicted: &[usize],
+    actual: &[usize],
+    n_classes: usize,
+) -> ClassificationReport {
     let confusion = confusion_matrix(predicted, actual, n_classes);
     let per_class: Vec<ClassMetrics> = (0..n_classes)
         .map(|c| {
@@ -61,11 +77,21 @@ pub fn classification_report(predicted: &[usize], actual: &[usize], n_classes: u
             } else {
                 2.0 * precision * recall / (precision + recall)
             };
-            ClassMetrics { precision, recall, f1, support }
+            ClassMetrics {
+                precision,
+                recall,
+                f1,
+                support,
+            }
         })
         .collect();
     let macro_f1 = per_class.iter().map(|m| m.f1).sum::<f64>() / n_classes as f64;
-    ClassificationReport { accuracy: accuracy(predicted, actual), macro_f1, per_class, confusion }
+    ClassificationReport {
+        accuracy: accuracy(predicted, actual),
+        macro_f1,
+        per_class,
+        confusion,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,14 +104,27 @@ pub struct RegressionReport {
 
 /// MSE, MAE and R² over row-major `[examples, n_outputs]` predictions and targets.
 pub fn regression_report(predicted: &[f32], actual: &[f32], n_outputs: usize) -> RegressionReport {
-    assert_eq!(predicted.len(), actual.len(), "regression_report: length mismatch");
+    assert_eq!(
+        predicted.len(),
+        actual.len(),
+        "regression_report: length mismatch"
+    );
     let n = actual.len() as f64;
-    let errors = predicted.iter().zip(actual).map(|(p, a)| *p as f64 - *a as f64);
+    let errors = predicted
+        .iter()
+        .zip(actual)
+        .map(|(p, a)| *p as f64 - *a as f64);
     let mse = errors.clone().map(|e| e * e).sum::<f64>() / n;
     let mae = errors.map(f64::abs).sum::<f64>() / n;
     let r2 = (0..n_outputs)
         .map(|o| {
-            let column = |v: &[f32]| v.iter().skip(o).step_by(n_outputs).map(|x| *x as f64).collect::<Vec<_>>();
+            let column = |v: &[f32]| {
+                v.iter()
+                    .skip(o)
+                    .step_by(n_outputs)
+                    .map(|x| *x as f64)
+                    .collect::<Vec<_>>()
+            };
             r2_score(&column(predicted), &column(actual))
         })
         .sum::<f64>()
@@ -97,7 +136,11 @@ pub fn regression_report(predicted: &[f32], actual: &[f32], n_outputs: usize) ->
 /// scikit-learn.
 pub fn r2_score(predicted: &[f64], actual: &[f64]) -> f64 {
     let mean = actual.iter().sum::<f64>() / actual.len() as f64;
-    let ss_res: f64 = predicted.iter().zip(actual).map(|(p, a)| (a - p).powi(2)).sum();
+    let ss_res: f64 = predicted
+        .iter()
+        .zip(actual)
+        .map(|(p, a)| (a - p).powi(2))
+        .sum();
     let ss_tot: f64 = actual.iter().map(|a| (a - mean).powi(2)).sum();
     if ss_tot == 0.0 {
         if ss_res == 0.0 { 1.0 } else { 0.0 }
@@ -117,7 +160,10 @@ mod tests {
         let actual = [0, 0, 0, 1, 1, 2];
         let predicted = [0, 0, 1, 1, 2, 2];
         let report = classification_report(&predicted, &actual, 3);
-        assert_eq!(report.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            report.confusion,
+            vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!((report.accuracy - 4.0 / 6.0).abs() < 1e-12);
         let c0 = &report.per_class[0];
         assert_eq!((c0.precision, c0.support), (1.0, 3));

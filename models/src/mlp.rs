@@ -1,7 +1,7 @@
 //! Multi-layer perceptron: dense hidden layers with a chosen activation and optional dropout.
 
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::nn::activation::{Activation, ActivationConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +19,12 @@ pub enum ActivationKind {
 }
 
 impl ActivationKind {
-    pub const ALL: [ActivationKind; 4] =
-        [ActivationKind::Relu, ActivationKind::Sigmoid, ActivationKind::Tanh, ActivationKind::Gelu];
+    pub const ALL: [ActivationKind; 4] = [
+        ActivationKind::Relu,
+        ActivationKind::Sigmoid,
+        ActivationKind::Tanh,
+        ActivationKind::Gelu,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -45,9 +49,14 @@ impl std::str::FromStr for ActivationKind {
     type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
-            ConfigError(format!("unknown activation `{s}`; expected relu, sigmoid, tanh or gelu"))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "unknown activation `{s}`; expected relu, sigmoid, tanh or gelu"
+                ))
+            })
     }
 }
 
@@ -84,7 +93,10 @@ impl MlpConfig {
         ensure(self.n_inputs > 0, "mlp: n_inputs must be at least 1")?;
         ensure(self.n_outputs > 0, "mlp: n_outputs must be at least 1")?;
         if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
-            return Err(ConfigError(format!("mlp: hidden layer {} has size 0", i + 1)));
+            return Err(ConfigError(format!(
+                "mlp: hidden layer {} has size 0",
+                i + 1
+            )));
         }
         ensure(
             (0.0..1.0).contains(&self.dropout),
@@ -102,12 +114,17 @@ impl MlpConfig {
     }
 
     fn dense(&self, inputs: usize, outputs: usize, device: &Device) -> Linear {
-        LinearConfig::new(inputs, outputs).with_initializer(self.initializer.clone()).init(device)
+        LinearConfig::new(inputs, outputs)
+            .with_initializer(self.initializer.clone())
+            .init(device)
     }
 
     pub fn init(&self, device: &Device) -> Mlp {
         Mlp {
-            hidden: self.widths().map(|(i, o)| self.dense(i, o, device)).collect(),
+            hidden: self
+                .widths()
+                .map(|(i, o)| self.dense(i, o, device))
+                .collect(),
             activation: self.activation.burn_config().init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             output: self.dense(self.last_width(), self.n_outputs, device),
@@ -118,7 +135,11 @@ impl MlpConfig {
         let mut layers = Vec::new();
         for (k, (i, o)) in self.widths().enumerate() {
             layers.push(LayerSummary::dense(&format!("hidden.{k}"), i, o));
-            layers.push(LayerSummary::parameterless(self.activation.name(), "Activation", vec![o]));
+            layers.push(LayerSummary::parameterless(
+                self.activation.name(),
+                "Activation",
+                vec![o],
+            ));
             if self.dropout > 0.0 {
                 layers.push(LayerSummary::parameterless(
                     &format!("dropout({})", self.dropout),
@@ -127,7 +148,11 @@ impl MlpConfig {
                 ));
             }
         }
-        layers.push(LayerSummary::dense("output", self.last_width(), self.n_outputs));
+        layers.push(LayerSummary::dense(
+            "output",
+            self.last_width(),
+            self.n_outputs,
+        ));
         Summary::new("Mlp", vec![self.n_inputs], layers)
     }
 }
@@ -136,7 +161,8 @@ impl Mlp {
     /// `[batch, n_inputs]` → `[batch, n_outputs]`.
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
         let x = self.hidden.iter().fold(input, |x, layer| {
-            self.dropout.forward(self.activation.forward(layer.forward(x)))
+            self.dropout
+                .forward(self.activation.forward(layer.forward(x)))
         });
         self.output.forward(x)
     }

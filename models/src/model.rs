@@ -134,7 +134,10 @@ impl Model {
 
     /// The device holding the model's parameters.
     pub fn device(&self) -> Device {
-        self.devices().into_iter().next().expect("every zoo model has parameters")
+        self.devices()
+            .into_iter()
+            .next()
+            .expect("every zoo model has parameters")
     }
 }
 

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::Features;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("column {column} is constant ({value}) in the training rows, so it cannot be standardised; drop it")]
+#[error(
+    "column {column} is constant ({value}) in the training rows, so it cannot be standardised; drop it"
+)]
 pub struct ConstantColumn {
     pub column: usize,
     pub value: f32,
@@ -37,11 +39,17 @@ impl Standardizer {
             let variance = (sum_sq[c] / n - mean[c] * mean[c]).max(0.0);
             let sd = variance.sqrt();
             if sd <= 1e-12 * mean[c].abs().max(1.0) {
-                return Err(ConstantColumn { column: c, value: mean[c] as f32 });
+                return Err(ConstantColumn {
+                    column: c,
+                    value: mean[c] as f32,
+                });
             }
             std.push(sd as f32);
         }
-        Ok(Self { mean: mean.into_iter().map(|m| m as f32).collect(), std })
+        Ok(Self {
+            mean: mean.into_iter().map(|m| m as f32).collect(),
+            std,
+        })
     }
 
     pub fn transform(&self, features: &mut Features) {
@@ -52,7 +60,10 @@ impl Standardizer {
     /// standardised regression targets in original units).
     pub fn inverse(&self, values: &mut [f32]) {
         let n = self.mean.len();
-        values.iter_mut().enumerate().for_each(|(i, v)| *v = *v * self.std[i % n] + self.mean[i % n]);
+        values
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = *v * self.std[i % n] + self.mean[i % n]);
     }
 }
 
@@ -77,6 +88,12 @@ mod tests {
     #[test]
     fn constant_column_is_an_error() {
         let f = Features::new(vec![1.0, 7.0, 2.0, 7.0], 2).unwrap();
-        assert_eq!(Standardizer::fit(&f), Err(ConstantColumn { column: 1, value: 7.0 }));
+        assert_eq!(
+            Standardizer::fit(&f),
+            Err(ConstantColumn {
+                column: 1,
+                value: 7.0
+            })
+        );
     }
 }

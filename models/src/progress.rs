@@ -15,7 +15,11 @@ pub(crate) struct Progress {
 
 impl Progress {
     pub fn new(enabled: bool, epochs: usize) -> Self {
-        Self { enabled, epochs, bar: None }
+        Self {
+            enabled,
+            epochs,
+            bar: None,
+        }
     }
 
     pub fn start_epoch(&mut self, epoch: usize, samples: usize) {

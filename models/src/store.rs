@@ -53,7 +53,10 @@ impl ModelManifest {
 }
 
 fn store_error(path: &Path, message: impl ToString) -> Error {
-    Error::Store { path: path.to_path_buf(), message: message.to_string() }
+    Error::Store {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
 }
 
 /// Writes `value` as pretty JSON to `path` atomically (temporary file + rename).
@@ -72,7 +75,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| store_error(dir, e))?;
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| store_error(dir, e))?;
     file.write_all(bytes).map_err(|e| store_error(path, e))?;
-    file.as_file().sync_all().map_err(|e| store_error(path, e))?;
+    file.as_file()
+        .sync_all()
+        .map_err(|e| store_error(path, e))?;
     file.persist(path).map_err(|e| store_error(path, e.error))?;
     Ok(())
 }
@@ -89,7 +94,10 @@ pub fn save(dir: &Path, model: &Model, manifest: &ModelManifest) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| store_error(dir, e))?;
     let weights = dir.join(WEIGHTS_FILE);
     // burnpack writes through a temporary file and renames it, like `write_atomic`.
-    model.clone().save_file(&weights).map_err(|e| store_error(&weights, e))?;
+    model
+        .clone()
+        .save_file(&weights)
+        .map_err(|e| store_error(&weights, e))?;
     write_json_atomic(&dir.join(MANIFEST_FILE), manifest)
 }
 
@@ -100,7 +108,10 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Model, ModelManifest)> {
     if manifest.format != FORMAT_VERSION {
         return Err(store_error(
             &manifest_path,
-            format!("format version {} is not supported (expected {FORMAT_VERSION})", manifest.format),
+            format!(
+                "format version {} is not supported (expected {FORMAT_VERSION})",
+                manifest.format
+            ),
         ));
     }
     manifest
@@ -112,6 +123,8 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Model, ModelManifest)> {
         return Err(store_error(&weights, "weights file is missing"));
     }
     let model = manifest.model.init(device)?;
-    let model = model.try_load_file(&weights).map_err(|e| store_error(&weights, e))?;
+    let model = model
+        .try_load_file(&weights)
+        .map_err(|e| store_error(&weights, e))?;
     Ok((model, manifest))
 }

@@ -15,7 +15,12 @@ pub struct LayerSummary {
 
 impl LayerSummary {
     pub fn new(name: &str, kind: &str, output_shape: Vec<usize>, params: usize) -> Self {
-        Self { name: name.to_string(), kind: kind.to_string(), output_shape, params }
+        Self {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            output_shape,
+            params,
+        }
     }
 
     /// A dense layer with a bias: `inputs × outputs + outputs` parameters.
@@ -37,7 +42,11 @@ pub struct Summary {
 
 impl Summary {
     pub fn new(model: &str, input_shape: Vec<usize>, layers: Vec<LayerSummary>) -> Self {
-        Self { model: model.to_string(), input_shape, layers }
+        Self {
+            model: model.to_string(),
+            input_shape,
+            layers,
+        }
     }
 
     pub fn total_params(&self) -> usize {
@@ -45,7 +54,9 @@ impl Summary {
     }
 
     pub fn output_shape(&self) -> &[usize] {
-        self.layers.last().map_or(&self.input_shape, |l| &l.output_shape)
+        self.layers
+            .last()
+            .map_or(&self.input_shape, |l| &l.output_shape)
     }
 }
 
@@ -57,9 +68,18 @@ fn shape(dims: &[usize]) -> String {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rule = "-".repeat(78);
-        writeln!(f, "Model: {}  input {}", self.model, shape(&self.input_shape))?;
+        writeln!(
+            f,
+            "Model: {}  input {}",
+            self.model,
+            shape(&self.input_shape)
+        )?;
         writeln!(f, "{rule}")?;
-        writeln!(f, "{:<18} {:<26} {:<22} {:>9}", "Layer", "Type", "Output shape", "Params")?;
+        writeln!(
+            f,
+            "{:<18} {:<26} {:<22} {:>9}",
+            "Layer", "Type", "Output shape", "Params"
+        )?;
         writeln!(f, "{rule}")?;
         for layer in &self.layers {
             writeln!(

@@ -29,7 +29,11 @@ pub enum BatchTargets {
 impl Task {
     /// Binary for two classes, multiclass otherwise.
     pub fn classification(n_classes: usize) -> Task {
-        if n_classes == 2 { Task::Binary } else { Task::Multiclass { n_classes } }
+        if n_classes == 2 {
+            Task::Binary
+        } else {
+            Task::Multiclass { n_classes }
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -78,7 +82,9 @@ impl Task {
                     .forward(outputs, classes.clone().reshape([batch, 1]))
             }
             (Task::Multiclass { .. }, BatchTargets::Classes(classes)) => {
-                CrossEntropyLossConfig::new().init(&device).forward(outputs, classes.clone())
+                CrossEntropyLossConfig::new()
+                    .init(&device)
+                    .forward(outputs, classes.clone())
             }
             (task, _) => panic!("targets do not match the {} task", task.name()),
         }

@@ -28,37 +28,66 @@ use crate::task::{BatchTargets, Task};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OptimizerConfig {
-    Adam { beta_1: f32, beta_2: f32, epsilon: f32 },
-    Sgd { momentum: f64, nesterov: bool },
+    Adam {
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+    },
+    Sgd {
+        momentum: f64,
+        nesterov: bool,
+    },
 }
 
 impl OptimizerConfig {
     /// Adam with Keras' defaults, including its epsilon of 1e-7 (Burn's default is 1e-5).
     pub fn adam() -> Self {
-        OptimizerConfig::Adam { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+        OptimizerConfig::Adam {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+        }
     }
 
     /// SGD with classical momentum (no dampening, as in Keras and PyTorch); 0 for plain SGD.
     pub fn sgd(momentum: f64) -> Self {
-        OptimizerConfig::Sgd { momentum, nesterov: false }
+        OptimizerConfig::Sgd {
+            momentum,
+            nesterov: false,
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         match *self {
-            OptimizerConfig::Adam { beta_1, beta_2, epsilon } => {
-                ensure((0.0..1.0).contains(&beta_1), "adam: beta_1 must be in [0, 1)")?;
-                ensure((0.0..1.0).contains(&beta_2), "adam: beta_2 must be in [0, 1)")?;
+            OptimizerConfig::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+            } => {
+                ensure(
+                    (0.0..1.0).contains(&beta_1),
+                    "adam: beta_1 must be in [0, 1)",
+                )?;
+                ensure(
+                    (0.0..1.0).contains(&beta_2),
+                    "adam: beta_2 must be in [0, 1)",
+                )?;
                 ensure(epsilon > 0.0, "adam: epsilon must be positive")
             }
-            OptimizerConfig::Sgd { momentum, .. } => {
-                ensure((0.0..1.0).contains(&momentum), "sgd: momentum must be in [0, 1)")
-            }
+            OptimizerConfig::Sgd { momentum, .. } => ensure(
+                (0.0..1.0).contains(&momentum),
+                "sgd: momentum must be in [0, 1)",
+            ),
         }
     }
 
     fn init(&self) -> ModuleOptimizer {
         match *self {
-            OptimizerConfig::Adam { beta_1, beta_2, epsilon } => AdamConfig::new()
+            OptimizerConfig::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+            } => AdamConfig::new()
                 .with_beta_1(beta_1)
                 .with_beta_2(beta_2)
                 .with_epsilon(epsilon)
@@ -123,16 +152,25 @@ impl FitConfig {
         ensure(self.batch_size > 0, "batch size must be at least 1")?;
         ensure(
             self.learning_rate.is_finite() && self.learning_rate > 0.0,
-            format!("learning rate must be a positive number, got {}", self.learning_rate),
+            format!(
+                "learning rate must be a positive number, got {}",
+                self.learning_rate
+            ),
         )?;
         ensure(
             (0.0..1.0).contains(&self.validation_split),
-            format!("validation split must be in [0, 1), got {}", self.validation_split),
+            format!(
+                "validation split must be in [0, 1), got {}",
+                self.validation_split
+            ),
         )?;
         if let Some(es) = &self.early_stopping {
             ensure(
                 es.min_delta.is_finite() && es.min_delta >= 0.0,
-                format!("min_delta must be a non-negative number, got {}", es.min_delta),
+                format!(
+                    "min_delta must be a non-negative number, got {}",
+                    es.min_delta
+                ),
             )?;
         }
         if let Some(target) = self.target_loss {
@@ -192,7 +230,12 @@ pub enum StopReason {
     /// All epochs ran.
     EpochBudget,
     /// The monitored loss did not improve for `patience` epochs.
-    EarlyStopping { patience: usize, best_epoch: usize, best_loss: f64, restored_best_weights: bool },
+    EarlyStopping {
+        patience: usize,
+        best_epoch: usize,
+        best_loss: f64,
+        restored_best_weights: bool,
+    },
     /// The training loss reached the target.
     TargetLoss { target: f64, loss: f64 },
 }
@@ -223,7 +266,10 @@ pub struct Fitted {
     pub history: History,
 }
 
-fn add<const D: usize, K: burn::tensor::kind::Numeric>(sum: Option<Tensor<D, K>>, term: Tensor<D, K>) -> Tensor<D, K> {
+fn add<const D: usize, K: burn::tensor::kind::Numeric>(
+    sum: Option<Tensor<D, K>>,
+    term: Tensor<D, K>,
+) -> Tensor<D, K> {
     match sum {
         Some(sum) => sum + term,
         None => term,
@@ -235,7 +281,13 @@ fn add<const D: usize, K: burn::tensor::kind::Numeric>(sum: Option<Tensor<D, K>>
 /// Validation data comes from `validation` or from `config.validation_split`, not both. The
 /// model trains on its device's autodiff twin; the returned model has no
 /// autodiff.
-pub fn fit(model: Model, task: Task, train: &Examples, validation: Option<&Examples>, config: &FitConfig) -> Result<Fitted> {
+pub fn fit(
+    model: Model,
+    task: Task,
+    train: &Examples,
+    validation: Option<&Examples>,
+    config: &FitConfig,
+) -> Result<Fitted> {
     config.validate()?;
     if model.n_outputs() != task.output_width() {
         return Err(ConfigError(format!(
@@ -248,7 +300,9 @@ pub fn fit(model: Model, task: Task, train: &Examples, validation: Option<&Examp
     }
     let (train, validation) = match (validation, config.validation_split > 0.0) {
         (Some(_), true) => {
-            return Err(ConfigError("give validation data or a validation split, not both".into()).into());
+            return Err(
+                ConfigError("give validation data or a validation split, not both".into()).into(),
+            );
         }
         (Some(v), false) => (train.clone(), Some(v.clone())),
         (None, true) => {
@@ -281,7 +335,11 @@ pub fn fit(model: Model, task: Task, train: &Examples, validation: Option<&Examp
     }
     let loader = loader.build(IndexDataset(n_train));
 
-    let monitor = if validation.is_some() { "val_loss" } else { "loss" };
+    let monitor = if validation.is_some() {
+        "val_loss"
+    } else {
+        "loss"
+    };
     let mut progress = Progress::new(config.progress, config.epochs);
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut best: Option<(f64, usize, Model)> = None;
@@ -310,7 +368,10 @@ pub fn fit(model: Model, task: Task, train: &Examples, validation: Option<&Examp
             model = optimizer.step(config.learning_rate, model, grads);
             seen += batch_len;
             let running = progress.wants_loss(index, n_batches).then(|| {
-                loss_sum.clone().map_or(0.0, |s| s.into_scalar::<f32>() as f64) / seen as f64
+                loss_sum
+                    .clone()
+                    .map_or(0.0, |s| s.into_scalar::<f32>() as f64)
+                    / seen as f64
             });
             progress.advance(seen, running);
         }
@@ -343,12 +404,21 @@ pub fn fit(model: Model, task: Task, train: &Examples, validation: Option<&Examp
         if let Some(val_loss) = record.val_loss()
             && !val_loss.is_finite()
         {
-            return Err(Error::NonFiniteLoss { epoch, loss: val_loss });
+            return Err(Error::NonFiniteLoss {
+                epoch,
+                loss: val_loss,
+            });
         }
         records.push(record);
 
-        let min_delta = config.early_stopping.as_ref().map_or(0.0, |es| es.min_delta);
-        if best.as_ref().is_none_or(|(best_loss, ..)| monitored < best_loss - min_delta) {
+        let min_delta = config
+            .early_stopping
+            .as_ref()
+            .map_or(0.0, |es| es.min_delta);
+        if best
+            .as_ref()
+            .is_none_or(|(best_loss, ..)| monitored < best_loss - min_delta)
+        {
             best = Some((monitored, epoch, model.valid()));
             epochs_without_improvement = 0;
         } else {
@@ -377,7 +447,13 @@ pub fn fit(model: Model, task: Task, train: &Examples, validation: Option<&Examp
 
     let records_len = records.len();
     let (_, best_epoch, best_model) = best.expect("at least one epoch ran");
-    let restore = matches!(stop, StopReason::EarlyStopping { restored_best_weights: true, .. });
+    let restore = matches!(
+        stop,
+        StopReason::EarlyStopping {
+            restored_best_weights: true,
+            ..
+        }
+    );
     let model = if restore { best_model } else { model.valid() };
     Ok(Fitted {
         model,

@@ -1,9 +1,9 @@
 use zoo_models::cnn::SmallCnnConfig;
+use zoo_models::data::{Features, TargetData};
 use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::prelude::*;
 use zoo_models::store::{self, MANIFEST_FILE, WEIGHTS_FILE};
-use zoo_models::data::{Features, TargetData};
 use zoo_tests::{Lcg, cpu_backends, separable_blobs, wgpu_device};
 
 /// A briefly trained model, so that saved weights differ from any fresh initialisation.
@@ -18,13 +18,28 @@ fn image_data(n: usize) -> Examples {
     let mut rng = Lcg::new(3);
     let values: Vec<f32> = (0..n * 64).map(|_| rng.next()).collect();
     let labels = (0..n).map(|i| i % 3).collect();
-    Examples::new(Features::new(values, 64).unwrap(), TargetData::Classes { labels, n_classes: 3 }).unwrap()
+    Examples::new(
+        Features::new(values, 64).unwrap(),
+        TargetData::Classes {
+            labels,
+            n_classes: 3,
+        },
+    )
+    .unwrap()
 }
 
 fn assert_same_predictions(a: &Predictions, b: &Predictions, tolerance: f32, what: &str) {
     assert_eq!(a.classes(), b.classes(), "{what}: classes differ");
-    let worst = a.values.iter().zip(&b.values).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-    assert!(worst <= tolerance, "{what}: max difference {worst} > {tolerance}");
+    let worst = a
+        .values
+        .iter()
+        .zip(&b.values)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        worst <= tolerance,
+        "{what}: max difference {worst} > {tolerance}"
+    );
 }
 
 #[test]
@@ -32,8 +47,16 @@ fn save_then_load_gives_the_same_predictions_on_every_backend() {
     let blobs = separable_blobs(20, 2, 21);
     let images = image_data(24);
     let cases = [
-        (ModelConfig::Mlp(MlpConfig::new(2, vec![6], 1)), Task::Binary, blobs),
-        (ModelConfig::Cnn(SmallCnnConfig::new(1, 8, 8, 3)), Task::Multiclass { n_classes: 3 }, images),
+        (
+            ModelConfig::Mlp(MlpConfig::new(2, vec![6], 1)),
+            Task::Binary,
+            blobs,
+        ),
+        (
+            ModelConfig::Cnn(SmallCnnConfig::new(1, 8, 8, 3)),
+            Task::Multiclass { n_classes: 3 },
+            images,
+        ),
     ];
     let mut targets = cpu_backends();
     targets.extend(wgpu_device("save_then_load").map(|d| (BackendKind::Wgpu, d)));
@@ -44,7 +67,9 @@ fn save_then_load_gives_the_same_predictions_on_every_backend() {
             let dir = tempfile::tempdir().unwrap();
             let mut manifest = ModelManifest::new(config.clone(), *task);
             manifest.trained_on = Some(backend);
-            manifest.class_names = (0..task.n_classes().unwrap()).map(|c| format!("class {c}")).collect();
+            manifest.class_names = (0..task.n_classes().unwrap())
+                .map(|c| format!("class {c}"))
+                .collect();
             store::save(dir.path(), &model, &manifest).unwrap();
             for (other, other_device) in &targets {
                 let (loaded, loaded_manifest) = store::load(dir.path(), other_device).unwrap();
@@ -53,7 +78,12 @@ fn save_then_load_gives_the_same_predictions_on_every_backend() {
                 // The same backend must reproduce its own numbers exactly; another backend
                 // within float32 rounding of a few hundred multiply-adds.
                 let tolerance = if other == &backend { 0.0 } else { 1e-5 };
-                assert_same_predictions(&before, &after, tolerance, &format!("{} {backend} -> {other}", config.name()));
+                assert_same_predictions(
+                    &before,
+                    &after,
+                    tolerance,
+                    &format!("{} {backend} -> {other}", config.name()),
+                );
             }
         }
     }
@@ -65,10 +95,22 @@ fn saving_leaves_only_the_two_files() {
     let config = ModelConfig::Mlp(MlpConfig::new(2, vec![3], 1));
     let dir = tempfile::tempdir().unwrap();
     let model = config.init(&device).unwrap();
-    store::save(dir.path(), &model, &ModelManifest::new(config.clone(), Task::Binary)).unwrap();
-    store::save(dir.path(), &model, &ModelManifest::new(config, Task::Binary)).unwrap();
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    store::save(
+        dir.path(),
+        &model,
+        &ModelManifest::new(config.clone(), Task::Binary),
+    )
+    .unwrap();
+    store::save(
+        dir.path(),
+        &model,
+        &ModelManifest::new(config, Task::Binary),
+    )
+    .unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, vec![WEIGHTS_FILE, MANIFEST_FILE]);
 }
@@ -84,11 +126,21 @@ fn loading_bad_model_folders_names_the_file() {
 
     std::fs::write(dir.path().join(MANIFEST_FILE), "{ not json").unwrap();
     let err = store::load(dir.path(), &device).unwrap_err().to_string();
-    assert!(err.contains(MANIFEST_FILE) && err.contains("not a valid file"), "{err}");
+    assert!(
+        err.contains(MANIFEST_FILE) && err.contains("not a valid file"),
+        "{err}"
+    );
 
-    store::write_json_atomic(&dir.path().join(MANIFEST_FILE), &ModelManifest::new(config.clone(), Task::Binary)).unwrap();
+    store::write_json_atomic(
+        &dir.path().join(MANIFEST_FILE),
+        &ModelManifest::new(config.clone(), Task::Binary),
+    )
+    .unwrap();
     let err = store::load(dir.path(), &device).unwrap_err().to_string();
-    assert!(err.contains(WEIGHTS_FILE) && err.contains("missing"), "{err}");
+    assert!(
+        err.contains(WEIGHTS_FILE) && err.contains("missing"),
+        "{err}"
+    );
 
     std::fs::write(dir.path().join(WEIGHTS_FILE), b"garbage").unwrap();
     let err = store::load(dir.path(), &device).unwrap_err().to_string();
@@ -96,8 +148,17 @@ fn loading_bad_model_folders_names_the_file() {
 
     // Weights of another architecture do not load silently.
     let other = ModelConfig::Mlp(MlpConfig::new(2, vec![5], 1));
-    store::save(dir.path(), &other.init(&device).unwrap(), &ModelManifest::new(other, Task::Binary)).unwrap();
-    store::write_json_atomic(&dir.path().join(MANIFEST_FILE), &ModelManifest::new(config, Task::Binary)).unwrap();
+    store::save(
+        dir.path(),
+        &other.init(&device).unwrap(),
+        &ModelManifest::new(other, Task::Binary),
+    )
+    .unwrap();
+    store::write_json_atomic(
+        &dir.path().join(MANIFEST_FILE),
+        &ModelManifest::new(config, Task::Binary),
+    )
+    .unwrap();
     let err = store::load(dir.path(), &device).unwrap_err().to_string();
     assert!(err.contains(WEIGHTS_FILE), "{err}");
 }
