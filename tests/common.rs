@@ -1,6 +1,8 @@
 //! Helpers shared by the test suites: which backends to run on, and small datasets.
 
 use burn::prelude::Device;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use zoo_models::backend::BackendKind;
 use zoo_models::data::{Examples, Features, TargetData};
 
@@ -31,37 +33,24 @@ pub fn wgpu_device(test: &str) -> Option<Device> {
     }
 }
 
-/// A tiny deterministic generator (64-bit LCG), so test data is the same on every platform.
-pub struct Lcg(u64);
-
-impl Lcg {
-    pub fn new(seed: u64) -> Self {
-        Self(
-            seed.wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407),
-        )
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
+/// Test data comes from a seeded generator, so every run sees the same numbers.
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
 }
 
 /// `n` points per class around `k` well-separated centres in 2-D: linearly separable.
 pub fn separable_blobs(n: usize, k: usize, seed: u64) -> Examples {
-    let mut rng = Lcg::new(seed);
+    let mut rng = rng(seed);
     let centres = [(-3.0, -3.0), (3.0, 3.0), (3.0, -3.0), (-3.0, 3.0)];
     let mut values = Vec::new();
     let mut labels = Vec::new();
     for i in 0..n * k {
         let class = i % k;
         let (cx, cy) = centres[class];
-        values.extend([cx + rng.next(), cy + rng.next()]);
+        values.extend([
+            cx + rng.random_range(-1.0..1.0),
+            cy + rng.random_range(-1.0..1.0),
+        ]);
         labels.push(class);
     }
     let features = Features::new(values, 2).unwrap();
@@ -77,11 +66,14 @@ pub fn separable_blobs(n: usize, k: usize, seed: u64) -> Examples {
 
 /// `y = x · weights + bias` exactly, with `x ~ U(-1, 1)`.
 pub fn linear_data(n: usize, weights: &[f32], bias: f32, seed: u64) -> Examples {
-    let mut rng = Lcg::new(seed);
+    let mut rng = rng(seed);
     let mut values = Vec::new();
     let mut targets = Vec::new();
     for _ in 0..n {
-        let row: Vec<f32> = weights.iter().map(|_| rng.next()).collect();
+        let row: Vec<f32> = weights
+            .iter()
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         targets.push(row.iter().zip(weights).map(|(x, w)| x * w).sum::<f32>() + bias);
         values.extend(row);
     }

@@ -110,7 +110,8 @@ mod tests {
         assert!(accuracy >= 0.95, "accuracy {accuracy}");
         assert!(loss < 0.3, "loss {loss}");
 
-        let history: History = zoo_models::store::read_json(&out.path().join("history.json")).unwrap();
+        let history: History =
+            zoo_models::store::read_json(&out.path().join("history.json")).unwrap();
         assert_eq!(history.epochs_run(), 10);
         let device = BackendKind::default_for_build().device().unwrap();
         let (model, manifest) = zoo_models::store::load(out.path(), &device).unwrap();

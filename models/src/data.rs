@@ -63,7 +63,7 @@ impl Features {
         if n_features == 0 {
             return Err(DataError::NoFeatures);
         }
-        if values.len() % n_features != 0 {
+        if !values.len().is_multiple_of(n_features) {
             return Err(DataError::Ragged {
                 len: values.len(),
                 n_features,
@@ -275,9 +275,10 @@ impl Examples {
     /// Keras' `validation_split`: the *last* `fraction` of the examples, taken before any
     /// shuffling, becomes the validation set. Returns `(train, validation)`.
     pub fn split_last(&self, fraction: f64) -> Result<(Examples, Examples), DataError> {
-        let n_val = (self.len() as f64 * fraction).round() as usize;
-        let n_train = self.len() - n_val.min(self.len());
-        if n_val == 0 || n_train == 0 {
+        // Keras' own arithmetic: `split_at = floor(n * (1 - validation_split))`.
+        let n_train =
+            ((self.len() as f64 * (1.0 - fraction)).floor().max(0.0) as usize).min(self.len());
+        if n_train == 0 || n_train == self.len() {
             return Err(DataError::EmptySplit {
                 fraction,
                 examples: self.len(),
@@ -452,7 +453,7 @@ mod tests {
 
     #[test]
     fn split_that_empties_a_side_is_an_error() {
-        assert!(examples(3).split_last(0.01).is_err());
+        assert!(examples(3).split_last(1e-20).is_err());
         assert!(examples(3).split_last(0.99).is_err());
     }
 

@@ -41,7 +41,7 @@ impl Progress {
     /// Whether reading the running loss (a device sync) is worth it at this batch: only when a
     /// bar shows it, and about twenty times an epoch.
     pub fn wants_loss(&self, batch: usize, batches: usize) -> bool {
-        self.bar.is_some() && batch % batches.div_ceil(20).max(1) == 0
+        self.bar.is_some() && batch.is_multiple_of(batches.div_ceil(20).max(1))
     }
 
     pub fn advance(&self, samples_done: usize, running_loss: Option<f64>) {

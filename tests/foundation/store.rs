@@ -1,10 +1,11 @@
+use rand::Rng;
 use zoo_models::cnn::SmallCnnConfig;
 use zoo_models::data::{Features, TargetData};
 use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::prelude::*;
 use zoo_models::store::{self, MANIFEST_FILE, WEIGHTS_FILE};
-use zoo_tests::{Lcg, cpu_backends, separable_blobs, wgpu_device};
+use zoo_tests::{cpu_backends, rng, separable_blobs, wgpu_device};
 
 /// A briefly trained model, so that saved weights differ from any fresh initialisation.
 fn trained(config: &ModelConfig, task: Task, data: &Examples, device: &Device) -> Model {
@@ -15,8 +16,8 @@ fn trained(config: &ModelConfig, task: Task, data: &Examples, device: &Device) -
 }
 
 fn image_data(n: usize) -> Examples {
-    let mut rng = Lcg::new(3);
-    let values: Vec<f32> = (0..n * 64).map(|_| rng.next()).collect();
+    let mut rng = rng(3);
+    let values: Vec<f32> = (0..n * 64).map(|_| rng.random_range(-1.0..1.0)).collect();
     let labels = (0..n).map(|i| i % 3).collect();
     Examples::new(
         Features::new(values, 64).unwrap(),
