@@ -76,7 +76,7 @@ impl BackendKind {
         [BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu]
             .into_iter()
             .find(|b| b.is_compiled())
-            .expect("at least one backend feature (ndarray, flex, wgpu) must be enabled")
+            .expect("lib.rs refuses to compile without a backend feature")
     }
 
     /// A device of this backend, without autodiff. Fails with a hint when the backend is not

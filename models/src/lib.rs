@@ -15,6 +15,9 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(not(any(feature = "ndarray", feature = "flex", feature = "wgpu")))]
+compile_error!("burn-zoo needs at least one backend feature: ndarray, flex or wgpu");
+
 pub mod backend;
 pub mod cnn;
 pub mod config;

@@ -91,6 +91,19 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// Saves the weights and the manifest into `dir` (created if needed).
 pub fn save(dir: &Path, model: &Model, manifest: &ModelManifest) -> Result<()> {
     manifest.model.validate_for(manifest.task)?;
+    let (config, model_io) = (&manifest.model, (model.n_inputs(), model.n_outputs()));
+    if model_io != (config.n_inputs(), config.n_outputs()) {
+        return Err(store_error(
+            dir,
+            format!(
+                "the model ({} inputs, {} outputs) does not match its manifest ({} inputs, {} outputs)",
+                model_io.0,
+                model_io.1,
+                config.n_inputs(),
+                config.n_outputs()
+            ),
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| store_error(dir, e))?;
     let weights = dir.join(WEIGHTS_FILE);
     // burnpack writes through a temporary file and renames it, like `write_atomic`.

@@ -53,6 +53,12 @@ impl Task {
         }
     }
 
+    /// Values per example in [`Task::probabilities`]: one probability per class (two for a
+    /// binary task), or the regression outputs.
+    pub fn prediction_width(&self) -> usize {
+        self.n_classes().unwrap_or(self.output_width())
+    }
+
     /// Number of classes, or `None` for regression.
     pub fn n_classes(&self) -> Option<usize> {
         match *self {

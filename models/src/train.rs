@@ -298,21 +298,22 @@ pub fn fit(
         ))
         .into());
     }
+    let split;
     let (train, validation) = match (validation, config.validation_split > 0.0) {
         (Some(_), true) => {
             return Err(
                 ConfigError("give validation data or a validation split, not both".into()).into(),
             );
         }
-        (Some(v), false) => (train.clone(), Some(v.clone())),
+        (Some(v), false) => (train.clone(), Some(v)),
         (None, true) => {
-            let (t, v) = train.split_last(config.validation_split)?;
-            (t, Some(v))
+            split = train.split_last(config.validation_split)?;
+            (split.0, Some(&split.1))
         }
         (None, false) => (train.clone(), None),
     };
     train.check_task(&task, model.n_inputs())?;
-    if let Some(v) = &validation {
+    if let Some(v) = validation {
         v.check_task(&task, model.n_inputs())?;
     }
 
@@ -382,7 +383,7 @@ pub fn fit(
             return Err(Error::NonFiniteLoss { epoch, loss });
         }
         let accuracy = correct.map(|c| c.into_scalar::<i64>() as f64 / n_train as f64);
-        let evaluation = match &validation {
+        let evaluation = match validation {
             Some(v) => Some(evaluate(&model.valid(), task, v, config.batch_size)?),
             None => None,
         };

@@ -157,9 +157,19 @@ fn loading_bad_model_folders_names_the_file() {
     .unwrap();
     store::write_json_atomic(
         &dir.path().join(MANIFEST_FILE),
-        &ModelManifest::new(config, Task::Binary),
+        &ModelManifest::new(config.clone(), Task::Binary),
     )
     .unwrap();
     let err = store::load(dir.path(), &device).unwrap_err().to_string();
     assert!(err.contains(WEIGHTS_FILE), "{err}");
+
+    // Nor does a model save under a manifest that describes another one.
+    let wrong = ModelManifest::new(
+        ModelConfig::Mlp(MlpConfig::new(3, vec![3], 1)),
+        Task::Binary,
+    );
+    let err = store::save(dir.path(), &config.init(&device).unwrap(), &wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not match its manifest"), "{err}");
 }
