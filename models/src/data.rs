@@ -51,6 +51,18 @@ pub enum DataError {
     EmptySplit { fraction: f64, examples: usize },
 }
 
+/// NaN or infinity in a row-major matrix, reported by row and column.
+fn check_finite(values: &[f32], width: usize) -> Result<(), DataError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(DataError::NonFinite {
+            row: i / width,
+            column: i % width,
+            value: values[i],
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A dense, row-major feature matrix.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Features {
@@ -69,13 +81,7 @@ impl Features {
                 n_features,
             });
         }
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(DataError::NonFinite {
-                row: i / n_features,
-                column: i % n_features,
-                value: values[i],
-            });
-        }
+        check_finite(&values, n_features)?;
         Ok(Self { values, n_features })
     }
 
@@ -244,15 +250,7 @@ impl Examples {
                     });
                 }
             }
-            TargetData::Values { values, n_outputs } => {
-                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                    return Err(DataError::NonFinite {
-                        row: i / n_outputs,
-                        column: i % n_outputs,
-                        value: values[i],
-                    });
-                }
-            }
+            TargetData::Values { values, n_outputs } => check_finite(values, *n_outputs)?,
         }
         Ok(Self { features, targets })
     }

@@ -17,6 +17,23 @@ fn init(config: &ModelConfig, device: &Device, seed: u64) -> Model {
     config.init(device).unwrap()
 }
 
+/// A binary logistic regression on 2-D points, fitted on the first CPU backend.
+fn fit_binary_logistic(
+    data: &Examples,
+    validation: Option<&Examples>,
+    fit_config: &FitConfig,
+) -> zoo_models::Result<Fitted> {
+    let config = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));
+    let device = cpu_backends()[0].1.clone();
+    fit(
+        init(&config, &device, 1),
+        Task::Binary,
+        data,
+        validation,
+        fit_config,
+    )
+}
+
 fn accuracy(model: &Model, task: Task, data: &Examples) -> f64 {
     match evaluate(model, task, data, 64).unwrap().metrics {
         Metrics::Classification(ClassificationReport { accuracy, .. }) => accuracy,
@@ -77,32 +94,24 @@ fn logistic_regression_separates_separable_data() {
 #[test]
 fn stops_when_the_training_loss_reaches_the_target() {
     let data = separable_blobs(40, 2, 9);
-    let config = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));
-    let device = cpu_backends()[0].1.clone();
     let fit_config = quiet()
         .with_epochs(500)
         .with_learning_rate(0.01)
-        .with_target_loss(Some(0.1));
-    let history = fit(
-        init(&config, &device, 2),
-        Task::Binary,
-        &data,
-        None,
-        &fit_config,
-    )
-    .unwrap()
-    .history;
+        .with_target_loss(Some(0.01));
+    let history = fit_binary_logistic(&data, None, &fit_config)
+        .unwrap()
+        .history;
     let losses: Vec<f64> = history.epochs.iter().map(|e| e.loss).collect();
     let last = *losses.last().unwrap();
     assert!(
-        matches!(history.stop, StopReason::TargetLoss { target, loss } if target == 0.1 && loss == last)
+        matches!(history.stop, StopReason::TargetLoss { target, loss } if target == 0.01 && loss == last)
     );
     assert!(
-        last <= 0.1 && losses.len() > 1 && losses.len() < 500,
+        last <= 0.01 && losses.len() > 1 && losses.len() < 500,
         "{losses:?}"
     );
     assert!(
-        losses[..losses.len() - 1].iter().all(|&l| l > 0.1),
+        losses[..losses.len() - 1].iter().all(|&l| l > 0.01),
         "stopped late: {losses:?}"
     );
 }
@@ -121,20 +130,11 @@ fn flipped_validation() -> (Examples, Examples) {
 #[test]
 fn early_stopping_waits_for_patience_and_restores_the_best_weights() {
     let (train, validation) = flipped_validation();
-    let config = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));
-    let device = cpu_backends()[0].1.clone();
     let fit_config = quiet()
         .with_epochs(50)
         .with_learning_rate(0.05)
         .with_early_stopping(Some(EarlyStoppingConfig::new(3)));
-    let fitted = fit(
-        init(&config, &device, 4),
-        Task::Binary,
-        &train,
-        Some(&validation),
-        &fit_config,
-    )
-    .unwrap();
+    let fitted = fit_binary_logistic(&train, Some(&validation), &fit_config).unwrap();
     let history = &fitted.history;
     assert_eq!(history.monitor, "val_loss");
     let val: Vec<f64> = history
@@ -172,22 +172,14 @@ fn early_stopping_waits_for_patience_and_restores_the_best_weights() {
 fn early_stopping_honours_min_delta() {
     // Plain training data where the loss keeps falling, but never by more than min_delta = 10.
     let data = separable_blobs(40, 2, 12);
-    let config = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));
-    let device = cpu_backends()[0].1.clone();
     let fit_config = quiet().with_epochs(50).with_early_stopping(Some(
         EarlyStoppingConfig::new(2)
             .with_min_delta(10.0)
             .with_restore_best_weights(false),
     ));
-    let history = fit(
-        init(&config, &device, 4),
-        Task::Binary,
-        &data,
-        None,
-        &fit_config,
-    )
-    .unwrap()
-    .history;
+    let history = fit_binary_logistic(&data, None, &fit_config)
+        .unwrap()
+        .history;
     assert_eq!(history.monitor, "loss");
     assert_eq!(history.epochs.len(), 3);
     let losses: Vec<f64> = history.epochs.iter().map(|e| e.loss).collect();
@@ -277,8 +269,6 @@ fn diverging_training_is_an_error_not_nan_weights() {
 #[test]
 fn bad_fit_configs_are_rejected_with_a_clear_message() {
     let data = separable_blobs(10, 2, 16);
-    let config = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));
-    let device = cpu_backends()[0].1.clone();
     let cases = [
         (
             quiet().with_validation_split(1.5),
@@ -296,30 +286,19 @@ fn bad_fit_configs_are_rejected_with_a_clear_message() {
         ),
     ];
     for (fit_config, expected) in cases {
-        let err = fit(
-            init(&config, &device, 1),
-            Task::Binary,
-            &data,
-            None,
-            &fit_config,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = fit_binary_logistic(&data, None, &fit_config)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(expected),
             "{err:?} should contain {expected:?}"
         );
     }
-    let both = fit(
-        init(&config, &device, 1),
-        Task::Binary,
-        &data,
-        Some(&data),
-        &quiet().with_validation_split(0.2),
-    );
+    let both = fit_binary_logistic(&data, Some(&data), &quiet().with_validation_split(0.2));
     assert!(both.unwrap_err().to_string().contains("not both"));
+    let binary = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));
     let wrong_task = fit(
-        init(&config, &device, 1),
+        init(&binary, &cpu_backends()[0].1, 1),
         Task::Multiclass { n_classes: 3 },
         &data,
         None,
@@ -331,11 +310,7 @@ fn bad_fit_configs_are_rejected_with_a_clear_message() {
 #[test]
 fn history_serialises_like_keras() {
     let data = separable_blobs(20, 2, 17);
-    let config = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));
-    let device = cpu_backends()[0].1.clone();
-    let fitted = fit(
-        init(&config, &device, 1),
-        Task::Binary,
+    let fitted = fit_binary_logistic(
         &data,
         None,
         &quiet().with_epochs(2).with_validation_split(0.5),
