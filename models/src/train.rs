@@ -468,3 +468,37 @@ pub fn fit(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_line_reads_like_keras() {
+        let record = EpochRecord {
+            epoch: 3,
+            loss: 0.123456,
+            accuracy: Some(0.9),
+            validation: BTreeMap::from([
+                ("val_loss".to_string(), 0.2),
+                ("val_accuracy".to_string(), 0.85),
+            ]),
+            seconds: 1.234,
+            samples_per_second: 5123.4,
+        };
+        assert_eq!(
+            record.line(10),
+            "Epoch 3/10 - 1.23s - 5123 samples/s - loss: 0.1235 - accuracy: 0.9000 \
+             - val_accuracy: 0.8500 - val_loss: 0.2000"
+        );
+    }
+
+    #[test]
+    fn early_stopping_needs_a_finite_min_delta_and_target() {
+        let bad_delta = FitConfig::new()
+            .with_early_stopping(Some(EarlyStoppingConfig::new(2).with_min_delta(-1.0)));
+        assert!(bad_delta.validate().unwrap_err().0.contains("min_delta"));
+        let bad_target = FitConfig::new().with_target_loss(Some(f64::NAN));
+        assert!(bad_target.validate().unwrap_err().0.contains("target loss"));
+    }
+}
