@@ -1,5 +1,7 @@
 //! Helpers shared by the test suites: which backends to run on, and small datasets.
 
+use std::sync::{Mutex, MutexGuard};
+
 use burn::prelude::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -31,6 +33,17 @@ pub fn wgpu_device(test: &str) -> Option<Device> {
             None
         }
     }
+}
+
+/// Holds Burn's random generators for one test at a time.
+///
+/// Burn's CPU backends draw weights and dropout masks from one process-wide generator per
+/// backend, and `device.seed(..)` resets it. Tests run on parallel threads, so a test whose
+/// outcome depends on the seeded weights or masks takes this lock for its whole run; otherwise
+/// another test's `seed` or draws land in the middle of it.
+pub fn exclusive_rng() -> MutexGuard<'static, ()> {
+    static RNG: Mutex<()> = Mutex::new(());
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Test data comes from a seeded generator, so every run sees the same numbers.

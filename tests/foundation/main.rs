@@ -4,3 +4,5 @@
 mod models;
 mod store;
 mod training;
+
+// Every test here takes `zoo_tests::exclusive_rng()` first: see why there.

@@ -6,7 +6,7 @@ use zoo_models::logistic::LogisticRegressionConfig;
 use zoo_models::mlp::{ActivationKind, MlpConfig};
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::task::Task;
-use zoo_tests::cpu_backends;
+use zoo_tests::{cpu_backends, exclusive_rng};
 
 /// Each model with the parameter count worked out by hand from its layer sizes.
 fn zoo() -> Vec<(ModelConfig, usize)> {
@@ -61,6 +61,7 @@ fn zoo() -> Vec<(ModelConfig, usize)> {
 
 #[test]
 fn output_shapes_and_parameter_counts() {
+    let _rng = exclusive_rng();
     for (backend, device) in cpu_backends() {
         for (config, expected_params) in zoo() {
             let model = config.init(&device).unwrap();
@@ -90,6 +91,7 @@ fn output_shapes_and_parameter_counts() {
 
 #[test]
 fn summary_prints_layers_shapes_and_total() {
+    let _rng = exclusive_rng();
     let text = ModelConfig::Cnn(SmallCnnConfig::new(1, 28, 28, 10))
         .summary()
         .to_string();
@@ -130,6 +132,7 @@ fn assert_close(actual: &[f32], expected: &[f32]) {
 
 #[test]
 fn known_weights_forward_matches_hand_computation() {
+    let _rng = exclusive_rng();
     for (backend, device) in cpu_backends() {
         // Linear: y = 2·x1 − 1·x2 + 0.5
         let Model::Linear(mut linear) = ModelConfig::Linear(LinearRegressionConfig::new(2))
@@ -188,6 +191,7 @@ fn known_weights_forward_matches_hand_computation() {
 
 #[test]
 fn bad_model_configs_are_rejected_with_a_clear_message() {
+    let _rng = exclusive_rng();
     let device = cpu_backends()[0].1.clone();
     let cases = [
         (
@@ -238,6 +242,7 @@ fn bad_model_configs_are_rejected_with_a_clear_message() {
 
 #[test]
 fn configs_round_trip_through_json() {
+    let _rng = exclusive_rng();
     for (config, _) in zoo() {
         let json = serde_json::to_string(&config).unwrap();
         let back: ModelConfig = serde_json::from_str(&json).unwrap();

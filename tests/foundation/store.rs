@@ -5,7 +5,7 @@ use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::prelude::*;
 use zoo_models::store::{self, MANIFEST_FILE, WEIGHTS_FILE};
-use zoo_tests::{cpu_backends, rng, separable_blobs, wgpu_device};
+use zoo_tests::{cpu_backends, exclusive_rng, rng, separable_blobs, wgpu_device};
 
 /// A briefly trained model, so that saved weights differ from any fresh initialisation.
 fn trained(config: &ModelConfig, task: Task, data: &Examples, device: &Device) -> Model {
@@ -45,6 +45,7 @@ fn assert_same_predictions(a: &Predictions, b: &Predictions, tolerance: f32, wha
 
 #[test]
 fn save_then_load_gives_the_same_predictions_on_every_backend() {
+    let _rng = exclusive_rng();
     let blobs = separable_blobs(20, 2, 21);
     let images = image_data(24);
     let cases = [
@@ -92,6 +93,7 @@ fn save_then_load_gives_the_same_predictions_on_every_backend() {
 
 #[test]
 fn saving_leaves_only_the_two_files() {
+    let _rng = exclusive_rng();
     let device = cpu_backends()[0].1.clone();
     let config = ModelConfig::Mlp(MlpConfig::new(2, vec![3], 1));
     let dir = tempfile::tempdir().unwrap();
@@ -118,6 +120,7 @@ fn saving_leaves_only_the_two_files() {
 
 #[test]
 fn loading_bad_model_folders_names_the_file() {
+    let _rng = exclusive_rng();
     let device = cpu_backends()[0].1.clone();
     let config = ModelConfig::Mlp(MlpConfig::new(2, vec![3], 1));
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use zoo_models::metrics::ClassificationReport;
 use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::prelude::*;
-use zoo_tests::{cpu_backends, linear_data, separable_blobs};
+use zoo_tests::{cpu_backends, exclusive_rng, linear_data, separable_blobs};
 
 fn quiet() -> FitConfig {
     FitConfig::new().with_progress(false)
@@ -43,6 +43,7 @@ fn accuracy(model: &Model, task: Task, data: &Examples) -> f64 {
 
 #[test]
 fn linear_regression_recovers_known_weights() {
+    let _rng = exclusive_rng();
     let weights = [1.5, -2.0, 0.25, 3.0];
     let data = linear_data(512, &weights, -0.75, 1);
     let task = Task::Regression { n_outputs: 1 };
@@ -69,6 +70,7 @@ fn linear_regression_recovers_known_weights() {
 
 #[test]
 fn logistic_regression_separates_separable_data() {
+    let _rng = exclusive_rng();
     for (backend, device) in cpu_backends() {
         for classes in [2, 4] {
             let data = separable_blobs(50, classes, 5);
@@ -93,6 +95,7 @@ fn logistic_regression_separates_separable_data() {
 
 #[test]
 fn stops_when_the_training_loss_reaches_the_target() {
+    let _rng = exclusive_rng();
     let data = separable_blobs(40, 2, 9);
     let fit_config = quiet()
         .with_epochs(500)
@@ -129,6 +132,7 @@ fn flipped_validation() -> (Examples, Examples) {
 
 #[test]
 fn early_stopping_waits_for_patience_and_restores_the_best_weights() {
+    let _rng = exclusive_rng();
     let (train, validation) = flipped_validation();
     let fit_config = quiet()
         .with_epochs(50)
@@ -170,6 +174,7 @@ fn early_stopping_waits_for_patience_and_restores_the_best_weights() {
 
 #[test]
 fn early_stopping_honours_min_delta() {
+    let _rng = exclusive_rng();
     // Plain training data where the loss keeps falling, but never by more than min_delta = 10.
     let data = separable_blobs(40, 2, 12);
     let fit_config = quiet().with_epochs(50).with_early_stopping(Some(
@@ -188,6 +193,7 @@ fn early_stopping_honours_min_delta() {
 
 #[test]
 fn validation_split_holds_out_the_last_fraction() {
+    let _rng = exclusive_rng();
     let data = separable_blobs(30, 2, 13);
     let n_val = 15; // a quarter of 60
     let last: Vec<usize> = (data.len() - n_val..data.len()).collect();
@@ -222,6 +228,7 @@ fn validation_split_holds_out_the_last_fraction() {
 
 #[test]
 fn same_seed_same_run_on_cpu() {
+    let _rng = exclusive_rng();
     let data = separable_blobs(30, 3, 14);
     let config = ModelConfig::Mlp(MlpConfig::new(2, vec![8], 3).with_dropout(0.2));
     let task = Task::Multiclass { n_classes: 3 };
@@ -247,6 +254,7 @@ fn same_seed_same_run_on_cpu() {
 
 #[test]
 fn diverging_training_is_an_error_not_nan_weights() {
+    let _rng = exclusive_rng();
     let data = linear_data(64, &[1000.0, -1000.0], 0.0, 15);
     let config = ModelConfig::Linear(LinearRegressionConfig::new(2));
     let device = cpu_backends()[0].1.clone();
@@ -268,6 +276,7 @@ fn diverging_training_is_an_error_not_nan_weights() {
 
 #[test]
 fn bad_fit_configs_are_rejected_with_a_clear_message() {
+    let _rng = exclusive_rng();
     let data = separable_blobs(10, 2, 16);
     let cases = [
         (
@@ -309,6 +318,7 @@ fn bad_fit_configs_are_rejected_with_a_clear_message() {
 
 #[test]
 fn history_serialises_like_keras() {
+    let _rng = exclusive_rng();
     let data = separable_blobs(20, 2, 17);
     let fitted = fit_binary_logistic(
         &data,
