@@ -167,3 +167,22 @@ impl Mlp {
         self.output.forward(x)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_names_parse_and_serialise_alike() {
+        for activation in ActivationKind::ALL {
+            assert_eq!(activation.name().parse::<ActivationKind>(), Ok(activation));
+            let json = serde_json::to_string(&activation).unwrap();
+            assert_eq!(json, format!("\"{}\"", activation.name()));
+        }
+        let err = "swish".parse::<ActivationKind>().unwrap_err();
+        assert!(
+            err.to_string().contains("relu, sigmoid, tanh or gelu"),
+            "{err}"
+        );
+    }
+}
