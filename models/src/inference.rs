@@ -92,16 +92,8 @@ impl Evaluation {
     }
 }
 
-fn check_inputs(model: &Model, features: &Features, batch_size: usize) -> Result<()> {
-    ensure(batch_size > 0, "batch size must be at least 1")?;
-    if features.n_features() != model.n_inputs() {
-        return Err(DataError::FeatureCount {
-            found: features.n_features(),
-            expected: model.n_inputs(),
-        }
-        .into());
-    }
-    Ok(())
+fn check_batch_size(batch_size: usize) -> Result<()> {
+    Ok(ensure(batch_size > 0, "batch size must be at least 1")?)
 }
 
 fn read_f32(tensor: Tensor<2>) -> Result<Vec<f32>> {
@@ -118,7 +110,14 @@ pub fn predict(
     features: &Features,
     batch_size: usize,
 ) -> Result<Predictions> {
-    check_inputs(model, features, batch_size)?;
+    check_batch_size(batch_size)?;
+    if features.n_features() != model.n_inputs() {
+        return Err(DataError::FeatureCount {
+            found: features.n_features(),
+            expected: model.n_inputs(),
+        }
+        .into());
+    }
     let device = model.device();
     let mut values =
         Vec::with_capacity(features.len() * task.n_classes().unwrap_or(task.output_width()));
@@ -142,7 +141,7 @@ pub fn evaluate(
     data: &Examples,
     batch_size: usize,
 ) -> Result<Evaluation> {
-    check_inputs(model, &data.features, batch_size)?;
+    check_batch_size(batch_size)?;
     data.check_task(&task, model.n_inputs())?;
     let device = model.device();
     let n = data.len();

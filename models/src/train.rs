@@ -279,8 +279,7 @@ fn add<const D: usize, K: burn::tensor::kind::Numeric>(
 /// Trains `model` on `train` for `task` and returns the trained model with its history.
 ///
 /// Validation data comes from `validation` or from `config.validation_split`, not both. The
-/// model trains on its device's autodiff twin; the returned model has no
-/// autodiff.
+/// model trains on its device's autodiff twin; the returned model has no autodiff.
 pub fn fit(
     model: Model,
     task: Task,
