@@ -1,5 +1,10 @@
-//! burn-zoo apps: turning files into examples for the models, and the shared command-line
-//! pieces of the binaries and examples.
+//! burn-zoo apps: turning files into examples for the models, the command-line pieces the
+//! binaries share, and what a training run leaves behind (metrics, charts).
 
 pub mod cli;
+pub mod error;
+pub mod image_classifier;
+pub mod plots;
+pub mod report;
 pub mod sklearn;
+pub mod vision;

@@ -2,16 +2,11 @@
 //! line `n_samples,n_features,class_0_name,class_1_name,…`, then one row per sample with the
 //! features followed by the integer class label.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zoo_models::data::{Examples, Features, TargetData};
 
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {message}", path.display())]
-pub struct LoadError {
-    pub path: PathBuf,
-    pub message: String,
-}
+use crate::error::LoadError;
 
 /// A labelled dataset with its class names.
 #[derive(Debug, Clone)]
@@ -22,10 +17,7 @@ pub struct ClassificationData {
 
 /// Reads a scikit-learn classification CSV, checking it against its own metadata line.
 pub fn load_classification_csv(path: &Path) -> Result<ClassificationData, LoadError> {
-    let fail = |message: String| LoadError {
-        path: path.to_path_buf(),
-        message,
-    };
+    let fail = |message: String| LoadError::new(path, message);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

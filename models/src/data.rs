@@ -187,6 +187,41 @@ impl TargetData {
         self.len() == 0
     }
 
+    /// Shuffled indices of a train/test split with `test_fraction` of the examples in the
+    /// test set. Classes are split one by one (stratified), so both sides keep the class
+    /// proportions. Returns `(train, test)`, each in shuffled order.
+    pub fn train_test_indices(
+        &self,
+        test_fraction: f64,
+        seed: u64,
+    ) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let groups: Vec<Vec<usize>> = match self {
+            TargetData::Classes { labels, n_classes } => (0..*n_classes)
+                .map(|c| (0..labels.len()).filter(|&i| labels[i] == c).collect())
+                .collect(),
+            TargetData::Values { .. } => vec![(0..self.len()).collect()],
+        };
+        let (mut train, mut test) = (Vec::new(), Vec::new());
+        for mut group in groups {
+            group.shuffle(&mut rng);
+            let n_test = (group.len() as f64 * test_fraction).round() as usize;
+            test.extend_from_slice(&group[..n_test]);
+            train.extend_from_slice(&group[n_test..]);
+        }
+        if train.is_empty() || test.is_empty() {
+            return Err(DataError::EmptySplit {
+                fraction: test_fraction,
+                examples: self.len(),
+            });
+        }
+        train.shuffle(&mut rng);
+        test.shuffle(&mut rng);
+        Ok((train, test))
+    }
+
     fn select(&self, indices: &[usize]) -> TargetData {
         match self {
             TargetData::Classes { labels, n_classes } => TargetData::Classes {
@@ -287,38 +322,15 @@ impl Examples {
         Ok((self.select(&train), self.select(&val)))
     }
 
-    /// A shuffled train/test split with `test_fraction` of the examples in the test set.
-    /// Classification targets are split per class (stratified), so both sides keep the class
-    /// proportions. Returns `(train, test)`.
+    /// A shuffled train/test split with `test_fraction` of the examples in the test set,
+    /// stratified for classification (see [`TargetData::train_test_indices`]). Returns
+    /// `(train, test)`.
     pub fn train_test_split(
         &self,
         test_fraction: f64,
         seed: u64,
     ) -> Result<(Examples, Examples), DataError> {
-        use rand::SeedableRng;
-        use rand::seq::SliceRandom;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let groups: Vec<Vec<usize>> = match &self.targets {
-            TargetData::Classes { labels, n_classes } => (0..*n_classes)
-                .map(|c| (0..labels.len()).filter(|&i| labels[i] == c).collect())
-                .collect(),
-            TargetData::Values { .. } => vec![(0..self.len()).collect()],
-        };
-        let (mut train, mut test) = (Vec::new(), Vec::new());
-        for mut group in groups {
-            group.shuffle(&mut rng);
-            let n_test = (group.len() as f64 * test_fraction).round() as usize;
-            test.extend_from_slice(&group[..n_test]);
-            train.extend_from_slice(&group[n_test..]);
-        }
-        if train.is_empty() || test.is_empty() {
-            return Err(DataError::EmptySplit {
-                fraction: test_fraction,
-                examples: self.len(),
-            });
-        }
-        train.shuffle(&mut rng);
-        test.shuffle(&mut rng);
+        let (train, test) = self.targets.train_test_indices(test_fraction, seed)?;
         Ok((self.select(&train), self.select(&test)))
     }
 

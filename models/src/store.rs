@@ -73,7 +73,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| store_error(dir, e))?;
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| store_error(dir, e))?;
+    let mut builder = tempfile::Builder::new();
+    // Temporary files are private (0600); the result should be an ordinary file, readable as
+    // the umask allows.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut file = builder.tempfile_in(dir).map_err(|e| store_error(dir, e))?;
     file.write_all(bytes).map_err(|e| store_error(path, e))?;
     file.as_file()
         .sync_all()

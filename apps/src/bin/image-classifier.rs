@@ -1,0 +1,9 @@
+//! `image-classifier train|evaluate|predict`: see `zoo_apps::image_classifier`.
+
+use clap::Parser;
+use zoo_apps::cli::exit_code;
+use zoo_apps::image_classifier::{Cli, run};
+
+fn main() -> std::process::ExitCode {
+    exit_code(run(Cli::parse()))
+}

@@ -1,0 +1,215 @@
+//! What `train` leaves in `--out` and what `evaluate` prints, the same for every app:
+//! `model.bpk` + `model.json` (the model), `history.json` (per-epoch figures), `metrics.json`
+//! (test-set figures), `learning-curve.png` and, for classifiers, `confusion-matrix.png`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use zoo_models::backend::BackendKind;
+use zoo_models::inference::{Evaluation, Metrics};
+use zoo_models::model::Model;
+use zoo_models::store::{self, ModelManifest, write_atomic, write_json_atomic};
+use zoo_models::train::{History, StopReason};
+
+use crate::plots;
+
+pub const HISTORY_FILE: &str = "history.json";
+pub const METRICS_FILE: &str = "metrics.json";
+pub const LEARNING_CURVE_FILE: &str = "learning-curve.png";
+pub const CONFUSION_MATRIX_FILE: &str = "confusion-matrix.png";
+
+/// Precision, recall and F1 of one class, under its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassFigures {
+    pub class: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+/// Test-set figures: loss and the task's metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TestMetrics {
+    Classification {
+        loss: f64,
+        accuracy: f64,
+        macro_f1: f64,
+        per_class: Vec<ClassFigures>,
+        /// `confusion[true class][predicted class]`.
+        confusion: Vec<Vec<usize>>,
+    },
+    Regression {
+        loss: f64,
+        mse: f64,
+        mae: f64,
+        r2: f64,
+    },
+}
+
+impl TestMetrics {
+    pub fn new(evaluation: &Evaluation, class_names: &[String]) -> Self {
+        match &evaluation.metrics {
+            Metrics::Classification(report) => TestMetrics::Classification {
+                loss: evaluation.loss,
+                accuracy: report.accuracy,
+                macro_f1: report.macro_f1,
+                per_class: report
+                    .per_class
+                    .iter()
+                    .enumerate()
+                    .map(|(c, m)| ClassFigures {
+                        class: class_names.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                        precision: m.precision,
+                        recall: m.recall,
+                        f1: m.f1,
+                        support: m.support,
+                    })
+                    .collect(),
+                confusion: report.confusion.clone(),
+            },
+            Metrics::Regression(report) => TestMetrics::Regression {
+                loss: evaluation.loss,
+                mse: report.mse,
+                mae: report.mae,
+                r2: report.r2,
+            },
+        }
+    }
+
+    pub fn task(&self) -> &'static str {
+        match self {
+            TestMetrics::Classification { .. } => "classification",
+            TestMetrics::Regression { .. } => "regression",
+        }
+    }
+
+    /// A table in the layout of scikit-learn's `classification_report`, or the regression
+    /// figures one per line.
+    pub fn table(&self) -> String {
+        match self {
+            TestMetrics::Classification {
+                loss,
+                accuracy,
+                macro_f1,
+                per_class,
+                ..
+            } => {
+                let width = per_class
+                    .iter()
+                    .map(|c| c.class.chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .max(9);
+                let support: usize = per_class.iter().map(|c| c.support).sum();
+                let mut table = format!("{:>width$}  precision  recall  f1-score  support\n\n", "");
+                for c in per_class {
+                    table += &format!(
+                        "{:>width$}  {:>9.4}  {:>6.4}  {:>8.4}  {:>7}\n",
+                        c.class, c.precision, c.recall, c.f1, c.support
+                    );
+                }
+                table += &format!(
+                    "\n{:>width$}  {:>9}  {:>6}  {accuracy:>8.4}  {support:>7}\n",
+                    "accuracy", "", ""
+                );
+                table += &format!(
+                    "{:>width$}  {:>9}  {:>6}  {macro_f1:>8.4}  {support:>7}\n",
+                    "macro avg", "", ""
+                );
+                table += &format!("{:>width$}  {loss:.4}\n", "loss");
+                table
+            }
+            TestMetrics::Regression { loss, mse, mae, r2 } => {
+                format!("loss {loss:.4}\nmse  {mse:.4}\nmae  {mae:.4}\nr2   {r2:.4}\n")
+            }
+        }
+    }
+}
+
+/// The contents of `metrics.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsFile {
+    pub task: String,
+    pub model: String,
+    pub backend: BackendKind,
+    pub test: TestMetrics,
+    pub epochs_run: usize,
+    pub train_seconds: f64,
+    pub train_samples_per_second: f64,
+    pub stop: StopReason,
+}
+
+/// Saves a trained model and everything that documents its training into `out`. Each file is
+/// written atomically; the model comes first, so an interrupted run keeps the usable part.
+pub fn save_training_run(
+    out: &Path,
+    model: &Model,
+    manifest: &ModelManifest,
+    history: &History,
+    test: &TestMetrics,
+    backend: BackendKind,
+) -> anyhow::Result<MetricsFile> {
+    store::save(out, model, manifest)?;
+    write_json_atomic(&out.join(HISTORY_FILE), history)?;
+    let metrics = MetricsFile {
+        task: test.task().to_string(),
+        model: manifest.model.name().to_string(),
+        backend,
+        test: test.clone(),
+        epochs_run: history.epochs_run(),
+        train_seconds: history.train_seconds,
+        train_samples_per_second: history.train_samples_per_second,
+        stop: history.stop.clone(),
+    };
+    write_json_atomic(&out.join(METRICS_FILE), &metrics)?;
+    let curve = plots::learning_curve(history).map_err(anyhow::Error::msg)?;
+    write_atomic(&out.join(LEARNING_CURVE_FILE), &curve)?;
+    if let TestMetrics::Classification { confusion, .. } = test {
+        let png = plots::confusion_matrix(confusion, &manifest.class_names)
+            .map_err(anyhow::Error::msg)
+            .context(CONFUSION_MATRIX_FILE)?;
+        write_atomic(&out.join(CONFUSION_MATRIX_FILE), &png)?;
+    }
+    Ok(metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zoo_models::metrics::classification_report;
+
+    #[test]
+    fn classification_table_names_classes_and_totals() {
+        let evaluation = Evaluation {
+            loss: 0.25,
+            metrics: Metrics::Classification(classification_report(
+                &[0, 1, 1, 1],
+                &[0, 1, 1, 0],
+                2,
+            )),
+        };
+        let names = ["ham".to_string(), "spam".to_string()];
+        let metrics = TestMetrics::new(&evaluation, &names);
+        let table = metrics.table();
+        assert!(
+            table.contains("      ham     1.0000  0.5000    0.6667        2"),
+            "{table}"
+        );
+        assert!(
+            table.contains("     spam     0.6667  1.0000    0.8000        2"),
+            "{table}"
+        );
+        assert!(
+            table.contains(" accuracy                       0.7500        4"),
+            "{table}"
+        );
+        let json = serde_json::to_value(&metrics).unwrap();
+        assert_eq!(json["per_class"][1]["class"], "spam");
+        assert_eq!(json["accuracy"], 0.75);
+        let back: TestMetrics = serde_json::from_value(json).unwrap();
+        assert_eq!(back, metrics);
+    }
+}
