@@ -189,3 +189,45 @@ fn train_and_test_folders_of_mixed_sizes_train_a_cnn_when_resized() {
     );
     assert_eq!(manifest["model"]["cnn"]["channels"], 1);
 }
+
+#[test]
+fn the_same_seed_gives_the_same_split_and_model_twice() {
+    let data = tempfile::tempdir().unwrap();
+    write_folder(data.path(), 20, |_| 10, 4);
+    let run = |seed: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let _rng = exclusive_rng();
+        let metrics = train_run(&[
+            "train",
+            "--model",
+            "mlp",
+            "--format",
+            "folder",
+            "--data",
+            data.path().to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--seed",
+            seed,
+            "--quiet",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        let history = std::fs::read_to_string(out.path().join("history.json")).unwrap();
+        let losses: Vec<f64> =
+            serde_json::from_str::<serde_json::Value>(&history).unwrap()["epochs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["loss"].as_f64().unwrap())
+                .collect();
+        (metrics.test, losses)
+    };
+    let first = run("7");
+    assert_eq!(run("7"), first);
+    assert_ne!(
+        run("8").1,
+        first.1,
+        "another seed, another split and other weights"
+    );
+}

@@ -204,8 +204,17 @@ fn predict_reads_png_files_like_the_idx_image_they_show() {
         let _rng = exclusive_rng();
         // Normalised inputs: `predict` must replay the training statistics on both paths.
         train_run(&[
-            "train", "--model", "logistic", "--normalize", "--data", data_arg, "--epochs", "2",
-            "--quiet", "--out", out_arg,
+            "train",
+            "--model",
+            "logistic",
+            "--normalize",
+            "--data",
+            data_arg,
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            out_arg,
         ]);
     }
     let test = idx::load_part(data.path(), Part::Test, None).unwrap();
