@@ -25,6 +25,12 @@ pub fn data_dir() -> PathBuf {
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"))
 }
 
+/// `path` made absolute (and resolved) when it exists, so that a path recorded in
+/// `model.json` still works from another working directory.
+pub fn absolute(path: &std::path::Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Ends a binary: prints the error chain on one line (no backtrace, whatever `RUST_BACKTRACE`
 /// says) and exits non-zero.
 pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {

@@ -1,23 +1,21 @@
 //! `image-classifier`: logistic regression, an MLP or a CNN on MNIST-style IDX files or on a
 //! folder of images with one sub-folder per class; `train`, `evaluate` and `predict`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use zoo_models::prelude::*;
 
-use crate::cli::{RuntimeArgs, TrainArgs, data_dir, parse_size};
+use crate::cli::{RuntimeArgs, TrainArgs, absolute, data_dir, parse_size};
 use crate::error::LoadError;
-use crate::report::{MetricsFile, TestMetrics, save_training_run};
+use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::vision::folder::{self, FolderOptions, SizePolicy};
 use crate::vision::idx::{self, Part};
 use crate::vision::{Color, ImageLayout, ImageSet, PixelScaling};
 
 pub const APP: &str = "image-classifier";
-/// Batch size of `evaluate` and `predict`: inference only, so bigger than any training batch.
-const INFERENCE_BATCH: usize = 256;
 
 #[derive(Parser, Debug)]
 #[command(name = APP, about = "Classify images: MNIST-style IDX files or a folder of class sub-folders")]
@@ -235,11 +233,6 @@ pub struct LoadedData {
     pub source: DataSource,
 }
 
-/// The path `evaluate` will find from any working directory.
-fn absolute(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
-}
-
 /// Shuffles a set with `seed`: a class-per-folder listing is sorted by class, and Keras'
 /// validation split takes the *last* examples.
 fn shuffled(set: ImageSet, seed: u64) -> ImageSet {
@@ -323,7 +316,8 @@ pub fn load_training_data(args: &DataArgs, seed: u64) -> anyhow::Result<LoadedDa
 pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     let backend = command.runtime.backend;
     let seed = command.runtime.seed;
-    let device = backend.device()?;
+    // An unusable backend fails before any data is read.
+    backend.device()?;
     let fit_config = command.train.fit_config(command.model.fit_defaults(), seed);
     fit_config.validate()?;
 
@@ -358,12 +352,6 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     }
     drop(data.train);
 
-    device.seed(seed);
-    let model = config.init(&device)?;
-    let fitted = fit(model, task, &train_examples, None, &fit_config)?;
-    let evaluation = evaluate(&fitted.model, task, &test_examples, INFERENCE_BATCH)?;
-    let test = TestMetrics::new(&evaluation, &class_names);
-
     let mut manifest = ModelManifest::new(config, task);
     manifest.class_names = class_names;
     manifest.trained_on = Some(backend);
@@ -372,40 +360,19 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         source: data.source,
     })?;
     let out = command.train.out_dir(APP, command.model.name());
-    let metrics = save_training_run(
-        &out,
-        &fitted.model,
-        &manifest,
-        &fitted.history,
-        &test,
+    let metrics = fit_test_and_save(
+        manifest,
+        &train_examples,
+        &test_examples,
+        &fit_config,
         backend,
-    )
-    .with_context(|| format!("saving to {}", out.display()))?;
+        &out,
+    )?;
     Ok((metrics, out))
 }
 
 /// A saved model with its image preprocessing.
-pub struct SavedModel {
-    pub model: Model,
-    pub manifest: ModelManifest,
-    pub preprocessing: ImagePreprocessing,
-}
-
-pub fn load_model(dir: &Path, device: &Device) -> anyhow::Result<SavedModel> {
-    let (model, manifest) = zoo_models::store::load(dir, device)?;
-    let preprocessing: ImagePreprocessing = serde_json::from_value(manifest.preprocessing.clone())
-        .map_err(|e| {
-            LoadError::new(
-                &dir.join(zoo_models::store::MANIFEST_FILE),
-                format!("not an {APP} model: {e}"),
-            )
-        })?;
-    Ok(SavedModel {
-        model,
-        manifest,
-        preprocessing,
-    })
-}
+pub type SavedModel = report::SavedModel<ImagePreprocessing>;
 
 /// The test images of `source`, read into the saved model's layout and classes.
 fn load_test_set(source: &DataSource, saved: &SavedModel) -> anyhow::Result<ImageSet> {
@@ -446,7 +413,7 @@ fn load_test_set(source: &DataSource, saved: &SavedModel) -> anyhow::Result<Imag
 /// The test-set figures of a saved model.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
     let device = command.runtime.backend.device()?;
-    let saved = load_model(&command.model_dir, &device)?;
+    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
     let recorded = saved.preprocessing.source.clone();
     let source = match &command.data {
         None => recorded,
@@ -486,7 +453,7 @@ pub struct Prediction {
 /// Classifies image files and images of IDX files with a saved model.
 pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>> {
     let device = command.runtime.backend.device()?;
-    let saved = load_model(&command.model_dir, &device)?;
+    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
     let layout = saved.preprocessing.pixels.layout;
     let mut names = Vec::new();
     let mut pixels = Vec::new();
@@ -558,22 +525,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(command) => {
             let (metrics, out) = train(&command)?;
-            println!("{}", metrics.test.table());
-            println!(
-                "{} epochs in {:.1}s ({:.0} samples/s); saved to {}",
-                metrics.epochs_run,
-                metrics.train_seconds,
-                metrics.train_samples_per_second,
-                out.display()
-            );
+            report::print_training_summary(&metrics, &out);
         }
         Command::Evaluate(command) => {
-            let metrics = evaluate_saved(&command)?;
-            if command.json {
-                println!("{}", serde_json::to_string_pretty(&metrics)?);
-            } else {
-                print!("{}", metrics.table());
-            }
+            report::print_test_metrics(&evaluate_saved(&command)?, command.json)?;
         }
         Command::Predict(command) => {
             for prediction in predict_files(&command)? {

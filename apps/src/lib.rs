@@ -7,4 +7,6 @@ pub mod image_classifier;
 pub mod plots;
 pub mod report;
 pub mod sklearn;
+pub mod text;
+pub mod text_classifier;
 pub mod vision;

@@ -5,15 +5,21 @@
 use std::path::Path;
 
 use anyhow::Context;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zoo_models::backend::BackendKind;
-use zoo_models::inference::{Evaluation, Metrics};
+use zoo_models::data::Examples;
+use zoo_models::inference::{Evaluation, Metrics, evaluate};
 use zoo_models::model::Model;
-use zoo_models::store::{self, ModelManifest, write_atomic, write_json_atomic};
-use zoo_models::train::{History, StopReason};
+use zoo_models::prelude::Device;
+use zoo_models::store::{self, MANIFEST_FILE, ModelManifest, write_atomic, write_json_atomic};
+use zoo_models::train::{FitConfig, History, StopReason, fit};
 
+use crate::error::LoadError;
 use crate::plots;
 
+/// Batch size of `evaluate` and `predict`: inference only, so bigger than a training batch.
+pub const INFERENCE_BATCH: usize = 256;
 pub const HISTORY_FILE: &str = "history.json";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const LEARNING_CURVE_FILE: &str = "learning-curve.png";
@@ -174,6 +180,81 @@ pub fn save_training_run(
         write_atomic(&out.join(CONFUSION_MATRIX_FILE), &png)?;
     }
     Ok(metrics)
+}
+
+/// The part of `train` every app shares: the model is initialised from `seed` on `backend`,
+/// fitted on `train`, tested on `test`, then saved into `out` with all the files above.
+pub fn fit_test_and_save(
+    manifest: ModelManifest,
+    train: &Examples,
+    test: &Examples,
+    fit_config: &FitConfig,
+    backend: BackendKind,
+    out: &Path,
+) -> anyhow::Result<MetricsFile> {
+    let device = backend.device()?;
+    device.seed(fit_config.seed);
+    let model = manifest.model.init(&device)?;
+    let fitted = fit(model, manifest.task, train, None, fit_config)?;
+    let evaluation = evaluate(&fitted.model, manifest.task, test, INFERENCE_BATCH)?;
+    let metrics = TestMetrics::new(&evaluation, &manifest.class_names);
+    save_training_run(
+        out,
+        &fitted.model,
+        &manifest,
+        &fitted.history,
+        &metrics,
+        backend,
+    )
+    .with_context(|| format!("saving to {}", out.display()))
+}
+
+/// What `train` prints when done: the test figures and where the run was saved.
+pub fn print_training_summary(metrics: &MetricsFile, out: &Path) {
+    println!("{}", metrics.test.table());
+    println!(
+        "{} epochs in {:.1}s ({:.0} samples/s); saved to {}",
+        metrics.epochs_run,
+        metrics.train_seconds,
+        metrics.train_samples_per_second,
+        out.display()
+    );
+}
+
+/// What `evaluate` prints: the table, or JSON for machines.
+pub fn print_test_metrics(metrics: &TestMetrics, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(metrics)?);
+    } else {
+        print!("{}", metrics.table());
+    }
+    Ok(())
+}
+
+/// A model saved by an app's `train`, with that app's preprocessing state `P`.
+pub struct SavedModel<P> {
+    pub model: Model,
+    pub manifest: ModelManifest,
+    pub preprocessing: P,
+}
+
+impl<P: DeserializeOwned> SavedModel<P> {
+    /// Loads a model folder onto `device`; a folder written by another app is an error.
+    pub fn load(dir: &Path, device: &Device, app: &str) -> anyhow::Result<Self> {
+        let (model, manifest) = store::load(dir, device)?;
+        let preprocessing =
+            serde_json::from_value(manifest.preprocessing.clone()).map_err(|e| {
+                LoadError::new(
+                    &dir.join(MANIFEST_FILE),
+                    format!("not a model of {app}: {e}"),
+                )
+            })?;
+        Ok(Self {
+            model,
+            manifest,
+            preprocessing,
+        })
+    }
 }
 
 #[cfg(test)]

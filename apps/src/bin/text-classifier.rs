@@ -1,0 +1,9 @@
+//! `text-classifier train|evaluate|predict`: see `zoo_apps::text_classifier`.
+
+use clap::Parser;
+use zoo_apps::cli::exit_code;
+use zoo_apps::text_classifier::{Cli, run};
+
+fn main() -> std::process::ExitCode {
+    exit_code(run(Cli::parse()))
+}

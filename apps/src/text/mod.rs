@@ -1,0 +1,369 @@
+//! Labelled texts from delimited files: a label column and a text column of a CSV or TSV.
+
+pub mod features;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::LoadError;
+
+/// A column picked by its 0-based index or by its header name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Column {
+    Index(usize),
+    Name(String),
+}
+
+impl FromStr for Column {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(text
+            .parse()
+            .map_or_else(|_| Column::Name(text.to_string()), Column::Index))
+    }
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Column::Index(i) => write!(f, "{i}"),
+            Column::Name(name) => write!(f, "`{name}`"),
+        }
+    }
+}
+
+/// How to read a delimited file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableFormat {
+    pub delimiter: u8,
+    /// The first line names the columns.
+    pub header: bool,
+    /// Fields may be quoted with `"` (RFC 4180). Tab-separated files usually have no quoting:
+    /// a text starting with `"` is then just a text.
+    pub quoting: bool,
+    pub label: Column,
+    pub text: Column,
+}
+
+impl TableFormat {
+    /// The format the user asked for, with the rest from the file name: `,` and quoting for
+    /// `.csv`, tab and no quoting otherwise (`.tsv`, no extension); a header when a column is
+    /// given by name.
+    pub fn for_file(
+        path: &Path,
+        delimiter: Option<u8>,
+        header: Option<bool>,
+        quoting: Option<bool>,
+        label: Column,
+        text: Column,
+    ) -> Self {
+        let is_csv = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let delimiter = delimiter.unwrap_or(if is_csv { b',' } else { b'\t' });
+        let named = matches!(label, Column::Name(_)) || matches!(text, Column::Name(_));
+        Self {
+            delimiter,
+            header: header.unwrap_or(named),
+            quoting: quoting.unwrap_or(delimiter != b'\t'),
+            label,
+            text,
+        }
+    }
+}
+
+/// Texts with their labels, as strings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LabelledTexts {
+    pub texts: Vec<String>,
+    pub labels: Vec<String>,
+    /// The line each example starts on, for error messages.
+    pub lines: Vec<u64>,
+}
+
+impl LabelledTexts {
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    pub fn select(&self, indices: &[usize]) -> LabelledTexts {
+        LabelledTexts {
+            texts: indices.iter().map(|&i| self.texts[i].clone()).collect(),
+            labels: indices.iter().map(|&i| self.labels[i].clone()).collect(),
+            lines: indices.iter().map(|&i| self.lines[i]).collect(),
+        }
+    }
+
+    /// Class indices of the labels in `classes`; a label not among them is an error naming
+    /// its line.
+    pub fn class_indices(&self, classes: &[String], path: &Path) -> Result<Vec<usize>, LoadError> {
+        self.labels
+            .iter()
+            .zip(&self.lines)
+            .map(|(label, line)| {
+                classes.iter().position(|c| c == label).ok_or_else(|| {
+                    LoadError::new(
+                        path,
+                        format!(
+                            "line {line}: unknown label `{label}` (the model knows {})",
+                            classes.join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// The index of `column` in a file whose first record is `header` (or has `width` fields).
+fn resolve(
+    column: &Column,
+    header: Option<&csv::StringRecord>,
+    width: usize,
+    path: &Path,
+) -> Result<usize, LoadError> {
+    match (column, header) {
+        (Column::Index(i), _) if *i < width => Ok(*i),
+        (Column::Index(i), _) => Err(LoadError::new(
+            path,
+            format!("there is no column {i}: the rows have {width} fields (columns count from 0)"),
+        )),
+        (Column::Name(name), Some(header)) => {
+            header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+                LoadError::new(
+                    path,
+                    format!(
+                        "no column named `{name}`; the header has {}",
+                        header.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
+        }
+        (Column::Name(name), None) => Err(LoadError::new(
+            path,
+            format!("column `{name}` is a name, but the file is read without a header (--header)"),
+        )),
+    }
+}
+
+/// Line numbers of byte offsets. csv's own line count lags by one after a CRLF (it counts the
+/// `\n` when it reads the next record), so lines are counted here from the bytes, skipping the
+/// line ending a record position may still point at.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    newlines: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        let newlines = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        Self { bytes, newlines }
+    }
+
+    /// The 1-based line on which the record at `position` starts.
+    fn of(&self, position: Option<&csv::Position>) -> u64 {
+        let Some(position) = position else { return 0 };
+        let byte = position.byte() as usize;
+        let start = self
+            .bytes
+            .iter()
+            .skip(byte)
+            .position(|&b| b != b'\r' && b != b'\n')
+            .map_or(self.bytes.len(), |i| byte + i);
+        1 + self.newlines.partition_point(|&n| n < start) as u64
+    }
+}
+
+fn csv_error(path: &Path, lines: &Lines, error: csv::Error) -> LoadError {
+    let line = error.position().map(|p| lines.of(Some(p)));
+    let message = match (error.kind(), line) {
+        (
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            },
+            Some(line),
+        ) => {
+            format!("line {line}: {len} fields where the rows before have {expected_len}")
+        }
+        (csv::ErrorKind::Utf8 { err, .. }, Some(line)) => {
+            format!(
+                "line {line}: invalid UTF-8 in field {} (the file must be UTF-8)",
+                err.field() + 1
+            )
+        }
+        (_, _) => error.to_string(),
+    };
+    LoadError::new(path, message)
+}
+
+/// Reads the label and text columns of a delimited file. Every row must have as many fields as
+/// the first; empty texts and labels are errors naming their line.
+pub fn read_table(path: &Path, format: &TableFormat) -> Result<LabelledTexts, LoadError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(format.delimiter)
+        .has_headers(format.header)
+        .quoting(format.quoting)
+        .from_reader(bytes.as_slice());
+    let lines = Lines::new(&bytes);
+    let header = if format.header {
+        Some(
+            reader
+                .headers()
+                .map_err(|e| csv_error(path, &lines, e))?
+                .clone(),
+        )
+    } else {
+        None
+    };
+    let mut data = LabelledTexts::default();
+    let mut columns = None;
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(path, &lines, e))?;
+        let line = lines.of(record.position());
+        let (label_column, text_column) = match columns {
+            Some(c) => c,
+            None => {
+                let width = header.as_ref().map_or(record.len(), |h| h.len());
+                let c = (
+                    resolve(&format.label, header.as_ref(), width, path)?,
+                    resolve(&format.text, header.as_ref(), width, path)?,
+                );
+                *columns.insert(c)
+            }
+        };
+        let label = record[label_column].trim();
+        let text = &record[text_column];
+        if label.is_empty() {
+            return Err(LoadError::new(path, format!("line {line}: empty label")));
+        }
+        if text.trim().is_empty() {
+            return Err(LoadError::new(path, format!("line {line}: empty text")));
+        }
+        data.labels.push(label.to_string());
+        data.texts.push(text.to_string());
+        data.lines.push(line);
+    }
+    if data.is_empty() {
+        return Err(LoadError::new(path, "no rows of data"));
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(
+        name: &str,
+        bytes: &[u8],
+        label: &str,
+        text: &str,
+        header: Option<bool>,
+    ) -> Result<LabelledTexts, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let format = TableFormat::for_file(
+            &path,
+            None,
+            header,
+            None,
+            label.parse().unwrap(),
+            text.parse().unwrap(),
+        );
+        read_table(&path, &format)
+    }
+
+    #[test]
+    fn csv_quotes_embedded_newlines_and_crlf() {
+        let csv =
+            b"id,text,label\r\n1,\"Hello, \"\"world\"\"\",greeting\r\n2,\"two\r\nlines\",other\r\n";
+        let data = read("x.csv", csv, "label", "text", None).unwrap();
+        assert_eq!(data.texts, ["Hello, \"world\"", "two\r\nlines"]);
+        assert_eq!(data.labels, ["greeting", "other"]);
+        assert_eq!(data.lines, [2, 3]);
+        let by_index = read("x.csv", csv, "2", "1", Some(true)).unwrap();
+        assert_eq!(by_index, data);
+    }
+
+    #[test]
+    fn tsv_without_header_or_quoting() {
+        let tsv = "ham\t\"Quoted\" start, then more\nspam\tWIN £100 now\n";
+        let data = read("SMSSpamCollection", tsv.as_bytes(), "0", "1", None).unwrap();
+        assert_eq!(data.texts, ["\"Quoted\" start, then more", "WIN £100 now"]);
+        assert_eq!(data.labels, ["ham", "spam"]);
+    }
+
+    #[test]
+    fn bad_tables_name_the_file_and_line() {
+        let cases: [(&str, &[u8], &str, &str, &str); 8] = [
+            (
+                "b.csv",
+                b"a,b\r\nx,one\r\ny,two,three\r\n",
+                "a",
+                "b",
+                "line 3: 3 fields",
+            ),
+            (
+                "a.tsv",
+                b"x\tone\ny\ttwo\tthree\n",
+                "0",
+                "1",
+                "line 2: 3 fields where the rows before have 2",
+            ),
+            ("a.tsv", b"x\tone\ny\t\n", "0", "1", "line 2: empty text"),
+            ("a.tsv", b"x\tone\n\ttwo\n", "0", "1", "line 2: empty label"),
+            (
+                "a.tsv",
+                b"x\tone\ny\t\xff\xfe\n",
+                "0",
+                "1",
+                "line 2: invalid UTF-8",
+            ),
+            ("a.tsv", b"x\tone\n", "0", "2", "there is no column 2"),
+            (
+                "a.csv",
+                b"kind,body\nx,one\n",
+                "kind",
+                "text",
+                "no column named `text`; the header has kind, body",
+            ),
+            ("a.csv", b"", "0", "1", "no rows of data"),
+        ];
+        for (name, bytes, label, text, expected) in cases {
+            let err = read(name, bytes, label, text, None).unwrap_err();
+            assert!(err.path.ends_with(name), "{err}");
+            assert!(
+                err.message.contains(expected),
+                "{err} should say {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_labels_are_reported_with_their_line() {
+        let data = read("a.tsv", b"x\tone\nz\ttwo\n", "0", "1", None).unwrap();
+        let classes = ["x".to_string(), "y".to_string()];
+        let err = data
+            .class_indices(&classes, Path::new("a.tsv"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.tsv: line 2: unknown label `z` (the model knows x, y)"
+        );
+    }
+}
