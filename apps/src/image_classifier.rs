@@ -508,14 +508,8 @@ pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>
         .into_iter()
         .enumerate()
         .map(|(i, input)| {
-            let mut ranked: Vec<(String, f32)> = class_names
-                .iter()
-                .cloned()
-                .zip(predictions.row(i).iter().copied())
-                .collect();
-            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-            ranked.truncate(command.top.max(1));
-            Prediction { input, top: ranked }
+            let top = report::ranked_classes(&predictions, class_names, i, command.top);
+            Prediction { input, top }
         })
         .collect())
 }
@@ -532,12 +526,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Predict(command) => {
             for prediction in predict_files(&command)? {
-                let top: Vec<String> = prediction
-                    .top
-                    .iter()
-                    .map(|(class, p)| format!("{class} {p:.4}"))
-                    .collect();
-                println!("{}: {}", prediction.input, top.join(", "));
+                println!(
+                    "{}",
+                    report::ranked_line(&prediction.input, &prediction.top)
+                );
             }
         }
     }

@@ -1,6 +1,8 @@
 //! burn-zoo apps: turning files into examples for the models, the command-line pieces the
 //! binaries share, and what a training run leaves behind (metrics, charts).
 
+pub mod audio;
+pub mod audio_classifier;
 pub mod cli;
 pub mod error;
 pub mod image_classifier;

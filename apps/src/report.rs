@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zoo_models::backend::BackendKind;
 use zoo_models::data::Examples;
-use zoo_models::inference::{Evaluation, Metrics, evaluate};
+use zoo_models::inference::{Evaluation, Metrics, Predictions, evaluate};
 use zoo_models::model::Model;
 use zoo_models::prelude::Device;
 use zoo_models::store::{self, MANIFEST_FILE, ModelManifest, write_atomic, write_json_atomic};
@@ -207,6 +207,33 @@ pub fn fit_test_and_save(
         backend,
     )
     .with_context(|| format!("saving to {}", out.display()))
+}
+
+/// The `top` most probable classes of example `i`, most probable first, with their
+/// probabilities.
+pub fn ranked_classes(
+    predictions: &Predictions,
+    class_names: &[String],
+    i: usize,
+    top: usize,
+) -> Vec<(String, f32)> {
+    let mut ranked: Vec<(String, f32)> = class_names
+        .iter()
+        .cloned()
+        .zip(predictions.row(i).iter().copied())
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked.truncate(top.max(1));
+    ranked
+}
+
+/// `input: 7 0.9981, 9 0.0012, …`, the line `predict` prints for one input.
+pub fn ranked_line(input: &str, ranked: &[(String, f32)]) -> String {
+    let classes: Vec<String> = ranked
+        .iter()
+        .map(|(class, p)| format!("{class} {p:.4}"))
+        .collect();
+    format!("{input}: {}", classes.join(", "))
 }
 
 /// What `train` prints when done: the test figures and where the run was saved.

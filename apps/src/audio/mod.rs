@@ -1,0 +1,6 @@
+//! Audio in, examples out: WAV files, resampled, turned into MFCC matrices.
+
+pub mod clips;
+pub mod mfcc;
+pub mod resample;
+pub mod wav;

@@ -1,0 +1,164 @@
+//! WAV files to mono samples in [-1, 1], with `hound`: integer PCM of 8, 16, 24 or 32 bits and
+//! 32-bit float, any number of channels (averaged), any sample rate.
+
+use std::path::Path;
+
+use hound::{SampleFormat, WavReader};
+
+use crate::error::LoadError;
+
+/// Mono audio.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Audio {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+}
+
+fn wav_error(path: &Path, error: hound::Error) -> LoadError {
+    let message = match error {
+        // hound reports a short read as an `Other` error with this text.
+        hound::Error::IoError(e)
+            if e.kind() == std::io::ErrorKind::UnexpectedEof
+                || e.to_string().contains("Failed to read enough bytes") =>
+        {
+            "truncated: the file ends inside its header or samples".to_string()
+        }
+        hound::Error::IoError(e) => format!("cannot read: {e}"),
+        hound::Error::FormatError(what) => format!("not a valid WAV file: {what}"),
+        hound::Error::Unsupported => {
+            "unsupported WAV encoding: only integer PCM (8/16/24/32-bit) and 32-bit float are read"
+                .to_string()
+        }
+        other => format!("not a readable WAV file: {other}"),
+    };
+    LoadError::new(path, message)
+}
+
+/// Reads a WAV file as mono samples in [-1, 1].
+pub fn read_wav(path: &Path) -> Result<Audio, LoadError> {
+    let mut reader = WavReader::open(path).map_err(|e| wav_error(path, e))?;
+    let spec = reader.spec();
+    let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
+        (SampleFormat::Float, 32) => reader.samples::<f32>().collect::<Result<_, _>>(),
+        (SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
+            let scale = 1.0 / (1u64 << (bits - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|s| s as f32 * scale))
+                .collect::<Result<_, _>>()
+        }
+        _ => Err(hound::Error::Unsupported),
+    }
+    .map_err(|e| wav_error(path, e))?;
+    let channels = spec.channels as usize;
+    if interleaved.len() < channels || channels == 0 {
+        return Err(LoadError::new(path, "no audio samples"));
+    }
+    let samples = interleaved
+        .chunks_exact(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
+    Ok(Audio {
+        samples,
+        sample_rate: spec.sample_rate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(channels: u16, sample_rate: u32, bits: u16, format: SampleFormat) -> hound::WavSpec {
+        hound::WavSpec {
+            channels,
+            sample_rate,
+            bits_per_sample: bits,
+            sample_format: format,
+        }
+    }
+
+    #[test]
+    fn reads_every_pcm_width_float_and_stereo_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        // A half-scale square wave: +0.5, -0.5, …
+        let values = [0.5f32, -0.5, 0.5, -0.5];
+        for bits in [8u16, 16, 24, 32] {
+            let path = dir.path().join(format!("int{bits}.wav"));
+            let mut w =
+                hound::WavWriter::create(&path, spec(1, 8000, bits, SampleFormat::Int)).unwrap();
+            let full = (1i64 << (bits - 1)) as f32;
+            for v in values {
+                match bits {
+                    8 => w.write_sample((v * full) as i8).unwrap(),
+                    16 => w.write_sample((v * full) as i16).unwrap(),
+                    _ => w.write_sample((v * full) as i32).unwrap(),
+                }
+            }
+            w.finalize().unwrap();
+            let audio = read_wav(&path).unwrap();
+            assert_eq!(audio.samples, values, "{bits}-bit");
+            assert_eq!(audio.sample_rate, 8000);
+        }
+        let path = dir.path().join("float-stereo-22k.wav");
+        let mut w =
+            hound::WavWriter::create(&path, spec(2, 22050, 32, SampleFormat::Float)).unwrap();
+        for v in values {
+            // Left and right differ; their mean is `v`.
+            w.write_sample(v + 0.25).unwrap();
+            w.write_sample(v - 0.25).unwrap();
+        }
+        w.finalize().unwrap();
+        let audio = read_wav(&path).unwrap();
+        assert_eq!(
+            (audio.samples.as_slice(), audio.sample_rate),
+            (values.as_slice(), 22050)
+        );
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let not_wav = write("text.wav", b"this is not audio at all, just words");
+        assert!(
+            read_wav(&not_wav)
+                .unwrap_err()
+                .message
+                .contains("not a valid WAV")
+        );
+
+        let empty_path = dir.path().join("empty.wav");
+        hound::WavWriter::create(&empty_path, spec(1, 8000, 16, SampleFormat::Int))
+            .unwrap()
+            .finalize()
+            .unwrap();
+        assert_eq!(
+            read_wav(&empty_path).unwrap_err().message,
+            "no audio samples"
+        );
+
+        let full = std::fs::read(&empty_path).unwrap();
+        let truncated = write("truncated.wav", &full[..20]);
+        let err = read_wav(&truncated).unwrap_err().message;
+        assert!(err.starts_with("truncated"), "{err}");
+
+        // A-law (format tag 6): a valid header of an encoding we do not decode.
+        let mut alaw = full.clone();
+        alaw[20] = 6;
+        alaw[34] = 8;
+        alaw[32] = 1;
+        alaw[28..32].copy_from_slice(&8000u32.to_le_bytes());
+        alaw.extend_from_slice(&[0xd5; 16]);
+        let len = (alaw.len() - 44) as u32;
+        alaw[40..44].copy_from_slice(&len.to_le_bytes());
+        let riff = (alaw.len() - 8) as u32;
+        alaw[4..8].copy_from_slice(&riff.to_le_bytes());
+        let alaw = write("alaw.wav", &alaw);
+        let err = read_wav(&alaw).unwrap_err().message;
+        assert!(err.contains("unsupported WAV encoding"), "{err}");
+    }
+}

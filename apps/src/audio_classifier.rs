@@ -1,0 +1,469 @@
+//! `audio-classifier`: logistic regression, an MLP or a CNN on MFCCs of WAV recordings, with
+//! labels from file names (FSDD's `{digit}_{speaker}_{index}.wav`) or folders; `train`,
+//! `evaluate` and `predict`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use zoo_models::prelude::*;
+
+use crate::audio::clips::{
+    Clip, ClipInput, ClipShaping, CoefficientStats, LabelSource, Recording, cache_dir, extract,
+    extract_all, list_recordings,
+};
+use crate::audio::mfcc::MfccConfig;
+use crate::cli::{RuntimeArgs, TrainArgs, absolute, data_dir};
+use crate::error::LoadError;
+use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
+
+pub const APP: &str = "audio-classifier";
+
+#[derive(Parser, Debug)]
+#[command(name = APP, about = "Classify WAV recordings from their MFCCs (spoken digits by default)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// `train`'s many flags make its variant large; a command line is parsed once, so size is moot.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model, test it and save it with its history, metrics and charts.
+    Train(TrainCommand),
+    /// Test a saved model.
+    Evaluate(EvaluateCommand),
+    /// Classify WAV files.
+    Predict(PredictCommand),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AudioModel {
+    Logistic,
+    Mlp,
+    Cnn,
+}
+
+impl AudioModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            AudioModel::Logistic => "logistic",
+            AudioModel::Mlp => "mlp",
+            AudioModel::Cnn => "cnn",
+        }
+    }
+
+    /// Training defaults, chosen on FSDD (see the README).
+    pub fn fit_defaults(self) -> FitConfig {
+        let config = FitConfig::new()
+            .with_batch_size(32)
+            .with_learning_rate(1e-3);
+        match self {
+            AudioModel::Logistic => config.with_epochs(30),
+            AudioModel::Mlp => config.with_epochs(30),
+            AudioModel::Cnn => config.with_epochs(20),
+        }
+    }
+}
+
+/// The MFCC front end and clip shape.
+#[derive(Args, Debug, Clone)]
+pub struct FeatureArgs {
+    /// Audio is resampled to this rate (Hz) before feature extraction.
+    #[arg(long, default_value_t = 8000)]
+    pub sample_rate: u32,
+    #[arg(long, default_value_t = 13)]
+    pub n_mfcc: usize,
+    /// Mel filters.
+    #[arg(long, default_value_t = 26)]
+    pub n_filters: usize,
+    /// Append first-order deltas to the coefficients.
+    #[arg(long)]
+    pub deltas: bool,
+    /// Frames per clip (10 ms each): longer clips are cropped at the end, shorter ones padded.
+    #[arg(long, default_value_t = 80)]
+    pub max_frames: usize,
+    /// What the logistic and MLP models see: the flattened matrix, or per-coefficient mean and
+    /// standard deviation [default: matrix]. The CNN always sees the matrix.
+    #[arg(long, value_enum, default_value_t = ClipInput::Matrix)]
+    pub input: ClipInput,
+}
+
+impl FeatureArgs {
+    fn mfcc(&self) -> MfccConfig {
+        MfccConfig {
+            sample_rate: self.sample_rate,
+            n_mfcc: self.n_mfcc,
+            n_filters: self.n_filters,
+            deltas: self.deltas,
+            ..MfccConfig::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TrainCommand {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    #[arg(long, value_enum, default_value_t = AudioModel::Cnn)]
+    pub model: AudioModel,
+    /// A folder of WAV files [default: the bundled Free Spoken Digit Dataset].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = LabelSource::Prefix)]
+    pub labels: LabelSource,
+    /// Hold out this stratified fraction for testing [default: FSDD's official split, takes
+    /// 0–4 of each speaker and digit, when every name has the FSDD form; else 0.2].
+    #[arg(long)]
+    pub test_split: Option<f64>,
+    /// Skip unreadable files with a warning instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    /// Widths of the MLP's hidden layers.
+    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    pub hidden: Vec<usize>,
+    /// Output channels of the CNN's conv blocks.
+    #[arg(long, value_delimiter = ',', default_value = "16,32")]
+    pub conv_channels: Vec<usize>,
+    /// Dropout before the output layer of the MLP and the CNN.
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f64,
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateCommand {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    /// Test on every WAV file of this folder instead of the training run's test set.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictCommand {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    /// How many of the most probable classes to print per file.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Which recordings form the test set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestSplit {
+    /// FSDD's official split: takes 0–4.
+    Official,
+    Stratified {
+        fraction: f64,
+        seed: u64,
+    },
+}
+
+/// The app's part of `model.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AudioPreprocessing {
+    pub mfcc: MfccConfig,
+    pub shaping: ClipShaping,
+    pub data: PathBuf,
+    pub labels: LabelSource,
+    pub test: TestSplit,
+    pub skip_bad: bool,
+}
+
+pub type SavedModel = report::SavedModel<AudioPreprocessing>;
+
+/// Recordings with their MFCCs.
+type LabelledClips = Vec<(Recording, Clip)>;
+
+/// Recordings with their clips; unreadable files are an error, or with `skip_bad` a warning.
+fn load_clips(
+    recordings: Vec<Recording>,
+    mfcc: &MfccConfig,
+    skip_bad: bool,
+    quiet: bool,
+) -> anyhow::Result<LabelledClips> {
+    let start = std::time::Instant::now();
+    let cache = cache_dir();
+    let extracted = extract_all(&recordings, mfcc, cache.as_deref());
+    if let Some(first) = extracted.failed.first() {
+        if !skip_bad {
+            bail!("{first} (--skip-bad skips unreadable files)");
+        }
+        eprintln!(
+            "warning: skipped {} unreadable file(s), the first: {first}",
+            extracted.failed.len()
+        );
+    }
+    if !quiet {
+        eprintln!(
+            "MFCCs of {} files in {:.1}s ({} from the cache)",
+            extracted.clips.len(),
+            start.elapsed().as_secs_f64(),
+            extracted.from_cache
+        );
+    }
+    Ok(extracted
+        .clips
+        .into_iter()
+        .map(|(i, clip)| (recordings[i].clone(), clip))
+        .collect())
+}
+
+fn split_clips(
+    clips: LabelledClips,
+    split: &TestSplit,
+    classes: &[String],
+    dir: &Path,
+) -> anyhow::Result<(LabelledClips, LabelledClips)> {
+    match split {
+        TestSplit::Official => Ok(clips
+            .into_iter()
+            .partition(|(r, _)| r.take.is_some_and(|t| t >= 5))),
+        TestSplit::Stratified { fraction, seed } => {
+            let targets = TargetData::Classes {
+                labels: labels_of(&clips, classes)?,
+                n_classes: classes.len(),
+            };
+            let (train, test) = targets
+                .train_test_indices(*fraction, *seed)
+                .map_err(|e| LoadError::new(dir, e.to_string()))?;
+            let pick =
+                |indices: Vec<usize>| indices.into_iter().map(|i| clips[i].clone()).collect();
+            Ok((pick(train), pick(test)))
+        }
+    }
+}
+
+fn labels_of(clips: &[(Recording, Clip)], classes: &[String]) -> anyhow::Result<Vec<usize>> {
+    clips
+        .iter()
+        .map(|(r, _)| {
+            classes.iter().position(|c| *c == r.label).ok_or_else(|| {
+                LoadError::new(
+                    &r.path,
+                    format!(
+                        "unknown label `{}` (the model knows {})",
+                        r.label,
+                        classes.join(", ")
+                    ),
+                )
+                .into()
+            })
+        })
+        .collect()
+}
+
+fn examples(
+    clips: &[(Recording, Clip)],
+    shaping: &ClipShaping,
+    classes: &[String],
+) -> anyhow::Result<Examples> {
+    let values = clips
+        .iter()
+        .flat_map(|(_, clip)| shaping.row(clip))
+        .collect();
+    let targets = TargetData::Classes {
+        labels: labels_of(clips, classes)?,
+        n_classes: classes.len(),
+    };
+    Ok(Examples::new(
+        Features::new(values, shaping.width())?,
+        targets,
+    )?)
+}
+
+/// Trains, tests and saves; returns what was written to `metrics.json` and the folder.
+pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
+    let backend = command.runtime.backend;
+    let seed = command.runtime.seed;
+    // An unusable backend fails before any file is read.
+    backend.device()?;
+    let fit_config = command.train.fit_config(command.model.fit_defaults(), seed);
+    fit_config.validate()?;
+    let mfcc = command.features.mfcc();
+    mfcc.validate().map_err(anyhow::Error::msg)?;
+    if command.features.max_frames == 0 {
+        bail!("--max-frames must be at least 1");
+    }
+
+    let dir = command
+        .data
+        .clone()
+        .unwrap_or_else(|| data_dir().join("fsdd/recordings"));
+    let recordings = list_recordings(&dir, command.labels)?;
+    let split = match command.test_split {
+        Some(fraction) => TestSplit::Stratified { fraction, seed },
+        None if recordings.iter().all(|r| r.take.is_some()) => TestSplit::Official,
+        None => TestSplit::Stratified {
+            fraction: 0.2,
+            seed,
+        },
+    };
+    let clips = load_clips(recordings, &mfcc, command.skip_bad, command.train.quiet)?;
+    let mut classes: Vec<String> = clips.iter().map(|(r, _)| r.label.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        return Err(LoadError::new(&dir, "needs recordings of at least two labels").into());
+    }
+    let (mut train_clips, test_clips) = split_clips(clips, &split, &classes, &dir)?;
+    // Files come sorted by label, and Keras' validation split takes the *last* examples.
+    {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        train_clips.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    }
+    if train_clips.is_empty() || test_clips.is_empty() {
+        return Err(
+            LoadError::new(&dir, "the split leaves no training or no test recordings").into(),
+        );
+    }
+    let input = if command.model == AudioModel::Cnn {
+        ClipInput::Matrix
+    } else {
+        command.features.input
+    };
+    let shaping = ClipShaping {
+        input,
+        max_frames: command.features.max_frames,
+        stats: CoefficientStats::fit(&train_clips.iter().map(|(_, c)| c).collect::<Vec<_>>()),
+    };
+    let train_examples = examples(&train_clips, &shaping, &classes)?;
+    let test_examples = examples(&test_clips, &shaping, &classes)?;
+
+    let task = Task::classification(classes.len());
+    let config = match command.model {
+        AudioModel::Logistic => ModelConfig::Logistic(LogisticRegressionConfig::new(
+            shaping.width(),
+            task.prediction_width(),
+        )),
+        AudioModel::Mlp => ModelConfig::Mlp(
+            MlpConfig::new(shaping.width(), command.hidden.clone(), task.output_width())
+                .with_dropout(command.dropout),
+        ),
+        AudioModel::Cnn => ModelConfig::Cnn(
+            SmallCnnConfig::new(
+                1,
+                mfcc.width(),
+                command.features.max_frames,
+                task.output_width(),
+            )
+            .with_conv_channels(command.conv_channels.clone())
+            .with_dropout(command.dropout),
+        ),
+    };
+    config.validate_for(task)?;
+    if fit_config.progress {
+        eprintln!(
+            "{} training and {} test recordings, {} classes",
+            train_examples.len(),
+            test_examples.len(),
+            classes.len()
+        );
+        eprintln!("{}", config.summary());
+    }
+    let mut manifest = ModelManifest::new(config, task);
+    manifest.class_names = classes;
+    manifest.trained_on = Some(backend);
+    manifest.preprocessing = serde_json::to_value(AudioPreprocessing {
+        mfcc,
+        shaping,
+        data: absolute(&dir),
+        labels: command.labels,
+        test: split,
+        skip_bad: command.skip_bad,
+    })?;
+    let out = command.train.out_dir(APP, command.model.name());
+    let metrics = fit_test_and_save(
+        manifest,
+        &train_examples,
+        &test_examples,
+        &fit_config,
+        backend,
+        &out,
+    )?;
+    Ok((metrics, out))
+}
+
+/// The test-set figures of a saved model.
+pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
+    let device = command.runtime.backend.device()?;
+    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let p = &saved.preprocessing;
+    let classes = &saved.manifest.class_names;
+    let test = match &command.data {
+        Some(dir) => load_clips(list_recordings(dir, p.labels)?, &p.mfcc, p.skip_bad, true)?,
+        None => {
+            let clips = load_clips(
+                list_recordings(&p.data, p.labels)?,
+                &p.mfcc,
+                p.skip_bad,
+                true,
+            )?;
+            split_clips(clips, &p.test, classes, &p.data)?.1
+        }
+    };
+    let examples = examples(&test, &p.shaping, classes)?;
+    let evaluation = evaluate(
+        &saved.model,
+        saved.manifest.task,
+        &examples,
+        INFERENCE_BATCH,
+    )?;
+    Ok(TestMetrics::new(&evaluation, classes))
+}
+
+/// For each file, the most probable classes with their probabilities, most probable first.
+pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Vec<(String, f32)>>> {
+    let device = command.runtime.backend.device()?;
+    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let p = &saved.preprocessing;
+    let mut values = Vec::new();
+    for file in &command.files {
+        values.extend(p.shaping.row(&extract(file, &p.mfcc)?));
+    }
+    let features = Features::new(values, p.shaping.width())?;
+    let predictions = predict(
+        &saved.model,
+        saved.manifest.task,
+        &features,
+        INFERENCE_BATCH,
+    )?;
+    Ok((0..predictions.len())
+        .map(|i| report::ranked_classes(&predictions, &saved.manifest.class_names, i, command.top))
+        .collect())
+}
+
+/// Runs a parsed command line, printing its results.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(command) => {
+            let (metrics, out) = train(&command)?;
+            report::print_training_summary(&metrics, &out);
+        }
+        Command::Evaluate(command) => {
+            report::print_test_metrics(&evaluate_saved(&command)?, command.json)?;
+        }
+        Command::Predict(command) => {
+            for (file, top) in command.files.iter().zip(predict_files(&command)?) {
+                println!("{}", report::ranked_line(&file.display().to_string(), &top));
+            }
+        }
+    }
+    Ok(())
+}

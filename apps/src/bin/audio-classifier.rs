@@ -1,0 +1,9 @@
+//! `audio-classifier train|evaluate|predict`: see `zoo_apps::audio_classifier`.
+
+use clap::Parser;
+use zoo_apps::audio_classifier::{Cli, run};
+use zoo_apps::cli::exit_code;
+
+fn main() -> std::process::ExitCode {
+    exit_code(run(Cli::parse()))
+}
