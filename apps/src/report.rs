@@ -182,8 +182,9 @@ pub fn save_training_run(
     Ok(metrics)
 }
 
-/// The part of `train` every app shares: the model is initialised from `seed` on `backend`,
-/// fitted on `train`, tested on `test`, then saved into `out` with all the files above.
+/// The part of `train` every app shares: the model is initialised from the seed on
+/// `backend`, fitted on `train`, tested on `test`, then saved into `out` with all the files
+/// above.
 pub fn fit_test_and_save(
     manifest: ModelManifest,
     train: &Examples,
@@ -192,12 +193,34 @@ pub fn fit_test_and_save(
     backend: BackendKind,
     out: &Path,
 ) -> anyhow::Result<MetricsFile> {
+    fit_test_and_save_with(
+        manifest,
+        train,
+        test,
+        fit_config,
+        backend,
+        out,
+        |_, evaluation, names| Ok(TestMetrics::new(evaluation, names)),
+    )
+}
+
+/// [`fit_test_and_save`] with the app's own test figures, computed from the trained model and
+/// its evaluation (the tabular app reports regression errors in the target's own units).
+pub fn fit_test_and_save_with(
+    manifest: ModelManifest,
+    train: &Examples,
+    test: &Examples,
+    fit_config: &FitConfig,
+    backend: BackendKind,
+    out: &Path,
+    test_metrics: impl FnOnce(&Model, &Evaluation, &[String]) -> anyhow::Result<TestMetrics>,
+) -> anyhow::Result<MetricsFile> {
     let device = backend.device()?;
     device.seed(fit_config.seed);
     let model = manifest.model.init(&device)?;
     let fitted = fit(model, manifest.task, train, None, fit_config)?;
     let evaluation = evaluate(&fitted.model, manifest.task, test, INFERENCE_BATCH)?;
-    let metrics = TestMetrics::new(&evaluation, &manifest.class_names);
+    let metrics = test_metrics(&fitted.model, &evaluation, &manifest.class_names)?;
     save_training_run(
         out,
         &fitted.model,

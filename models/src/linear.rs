@@ -4,6 +4,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::config::{ConfigError, ensure};
+use crate::data::Features;
 use crate::summary::{LayerSummary, Summary};
 
 #[derive(Config, Debug, PartialEq)]
@@ -72,5 +73,79 @@ impl LinearRegression {
             None => vec![0.0; n_outputs],
         };
         (weights, bias)
+    }
+}
+/// The exact ordinary-least-squares fit of `y ≈ x·w + b` (one output): the reference that
+/// gradient descent on [`LinearRegression`] should reach. Solves the centred normal equations
+/// `(XcᵀXc) w = Xcᵀyc` by Cholesky in f64; `None` when the columns are linearly dependent.
+pub fn least_squares(features: &Features, targets: &[f32]) -> Option<(Vec<f64>, f64)> {
+    let (n, p) = (features.len(), features.n_features());
+    assert_eq!(n, targets.len(), "least_squares: one target per row");
+    let column_mean = |c: usize| features.rows().map(|r| r[c] as f64).sum::<f64>() / n as f64;
+    let x_mean: Vec<f64> = (0..p).map(column_mean).collect();
+    let y_mean = targets.iter().map(|&y| y as f64).sum::<f64>() / n as f64;
+    let mut gram = vec![vec![0.0f64; p]; p];
+    let mut moment = vec![0.0f64; p];
+    for (row, &y) in features.rows().zip(targets) {
+        let centred: Vec<f64> = row
+            .iter()
+            .zip(&x_mean)
+            .map(|(&v, m)| v as f64 - m)
+            .collect();
+        for i in 0..p {
+            moment[i] += centred[i] * (y as f64 - y_mean);
+            for j in 0..=i {
+                gram[i][j] += centred[i] * centred[j];
+            }
+        }
+    }
+    // Cholesky: gram = L·Lᵀ, in place in the lower triangle.
+    let scale = (0..p).map(|i| gram[i][i]).fold(0.0, f64::max);
+    for j in 0..p {
+        let diagonal = gram[j][j] - (0..j).map(|k| gram[j][k] * gram[j][k]).sum::<f64>();
+        if diagonal <= 1e-12 * scale.max(f64::MIN_POSITIVE) {
+            return None;
+        }
+        gram[j][j] = diagonal.sqrt();
+        for i in j + 1..p {
+            gram[i][j] =
+                (gram[i][j] - (0..j).map(|k| gram[i][k] * gram[j][k]).sum::<f64>()) / gram[j][j];
+        }
+    }
+    // Solve L z = moment, then Lᵀ w = z.
+    let mut z = vec![0.0; p];
+    for i in 0..p {
+        z[i] = (moment[i] - (0..i).map(|k| gram[i][k] * z[k]).sum::<f64>()) / gram[i][i];
+    }
+    let mut w = vec![0.0; p];
+    for i in (0..p).rev() {
+        w[i] = (z[i] - (i + 1..p).map(|k| gram[k][i] * w[k]).sum::<f64>()) / gram[i][i];
+    }
+    let bias = y_mean - w.iter().zip(&x_mean).map(|(w, m)| w * m).sum::<f64>();
+    Some((w, bias))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_exact_coefficients() {
+        // y = 2·x0 − 3·x1 + 0.5, on points that are not collinear.
+        let rows: Vec<Vec<f32>> = (0..20)
+            .map(|i| vec![i as f32, ((i * 7) % 5) as f32])
+            .collect();
+        let y: Vec<f32> = rows.iter().map(|r| 2.0 * r[0] - 3.0 * r[1] + 0.5).collect();
+        let (w, b) = least_squares(&Features::from_rows(&rows).unwrap(), &y).unwrap();
+        assert!(
+            (w[0] - 2.0).abs() < 1e-9 && (w[1] + 3.0).abs() < 1e-9 && (b - 0.5).abs() < 1e-9,
+            "{w:?} {b}"
+        );
+
+        let collinear: Vec<Vec<f32>> = (0..5).map(|i| vec![i as f32, 2.0 * i as f32]).collect();
+        assert_eq!(
+            least_squares(&Features::from_rows(&collinear).unwrap(), &[1.0; 5]),
+            None
+        );
     }
 }

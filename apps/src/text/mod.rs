@@ -156,13 +156,13 @@ fn resolve(
 /// Line numbers of byte offsets. csv's own line count lags by one after a CRLF (it counts the
 /// `\n` when it reads the next record), so lines are counted here from the bytes, skipping the
 /// line ending a record position may still point at.
-struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     bytes: &'a [u8],
     newlines: Vec<usize>,
 }
 
 impl<'a> Lines<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         let newlines = bytes
             .iter()
             .enumerate()
@@ -173,7 +173,7 @@ impl<'a> Lines<'a> {
     }
 
     /// The 1-based line on which the record at `position` starts.
-    fn of(&self, position: Option<&csv::Position>) -> u64 {
+    pub(crate) fn of(&self, position: Option<&csv::Position>) -> u64 {
         let Some(position) = position else { return 0 };
         let byte = position.byte() as usize;
         let start = self

@@ -2,34 +2,20 @@
 //! (two zero bytes, a type byte, the number of dimensions, then each dimension as a u32) and
 //! the unsigned bytes. Files may be gzip-compressed.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::{Color, ImageLayout, ImageSet};
 use crate::error::LoadError;
+use crate::files::read_maybe_gzip;
 
 /// The IDX type byte for unsigned 8-bit values, the only one image datasets use.
 const UNSIGNED_BYTE: u8 = 0x08;
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// The dimensions and values of one IDX file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdxArray {
     pub dims: Vec<usize>,
     pub values: Vec<u8>,
-}
-
-/// Reads a file whole, decompressing it when it starts with the gzip magic bytes.
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let raw = std::fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
-    if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok(raw);
-    }
-    let mut bytes = Vec::new();
-    flate2::read::MultiGzDecoder::new(raw.as_slice())
-        .read_to_end(&mut bytes)
-        .map_err(|e| LoadError::new(path, format!("not a valid gzip file: {e}")))?;
-    Ok(bytes)
 }
 
 /// Parses IDX bytes that must hold unsigned bytes in `expected_dims` dimensions.

@@ -1,0 +1,9 @@
+//! `tabular train|evaluate|predict`: see `zoo_apps::tabular`.
+
+use clap::Parser;
+use zoo_apps::cli::exit_code;
+use zoo_apps::tabular::{Cli, run};
+
+fn main() -> std::process::ExitCode {
+    exit_code(run(Cli::parse()))
+}

@@ -1,0 +1,729 @@
+//! `tabular`: linear regression, logistic regression or an MLP on numeric tables; `train`,
+//! `evaluate` and `predict`. Linear regression is checked against the exact least-squares fit.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use zoo_models::linear::least_squares;
+use zoo_models::metrics::regression_report;
+use zoo_models::prelude::*;
+use zoo_models::preprocess::Standardizer;
+
+use crate::cli::{RuntimeArgs, TrainArgs, absolute, data_dir};
+use crate::error::LoadError;
+use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save_with};
+use crate::table::{TableOptions, read_table};
+use crate::text::Column;
+
+pub const APP: &str = "tabular";
+
+#[derive(Parser, Debug)]
+#[command(name = APP, about = "Regression and classification on numeric tables (CSV or whitespace-separated)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// `train`'s many flags make its variant large; a command line is parsed once, so size is moot.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model, test it and save it with its history, metrics and charts.
+    Train(TrainCommand),
+    /// Test a saved model.
+    Evaluate(EvaluateCommand),
+    /// Predict for rows of feature values read from a file or standard input.
+    Predict(PredictCommand),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    Regression,
+    Classification,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TabularModel {
+    /// Linear regression (regression only).
+    Linear,
+    /// Logistic regression, binary or multinomial (classification only).
+    Logistic,
+    /// A multi-layer perceptron, for either task.
+    Mlp,
+}
+
+impl TabularModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            TabularModel::Linear => "linear",
+            TabularModel::Logistic => "logistic",
+            TabularModel::Mlp => "mlp",
+        }
+    }
+
+    /// Training defaults, chosen on the bundled datasets (see the README). Linear regression
+    /// takes the whole table as one batch: full-batch Adam reaches the least-squares solution
+    /// (test R² equal to 4 decimals on diabetes), where mini-batches leave it jittering around.
+    pub fn fit_defaults(self) -> FitConfig {
+        match self {
+            TabularModel::Linear => FitConfig::new()
+                .with_batch_size(1024)
+                .with_epochs(300)
+                .with_learning_rate(0.3),
+            TabularModel::Logistic => FitConfig::new()
+                .with_batch_size(32)
+                .with_epochs(100)
+                .with_learning_rate(1e-2),
+            TabularModel::Mlp => FitConfig::new()
+                .with_batch_size(32)
+                .with_epochs(100)
+                .with_learning_rate(3e-3),
+        }
+    }
+}
+
+/// The bundled scikit-learn datasets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dataset {
+    /// 442 patients, 10 features, disease progression after a year (regression).
+    Diabetes,
+    /// 569 tumours, 30 features, malignant or benign.
+    BreastCancer,
+    /// 150 flowers, 4 features, 3 species.
+    Iris,
+}
+
+impl Dataset {
+    fn task(self) -> TaskKind {
+        match self {
+            Dataset::Diabetes => TaskKind::Regression,
+            _ => TaskKind::Classification,
+        }
+    }
+}
+
+/// Where the table is and how to read it.
+#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceArgs {
+    /// A bundled dataset [default: diabetes for regression, breast-cancer for classification].
+    #[arg(long, value_enum, conflicts_with = "data")]
+    pub dataset: Option<Dataset>,
+    /// A numeric table: CSV (`.csv`, `.csv.gz`) or whitespace-separated.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The target column: 0-based index or header name [default: the last column].
+    #[arg(long)]
+    pub target: Option<Column>,
+    /// Read the targets from this file (one value per row) instead of a column of --data.
+    #[arg(long, requires = "data", conflicts_with = "target")]
+    pub target_file: Option<PathBuf>,
+    /// The first line (after --skip-rows) names the columns.
+    #[arg(long)]
+    pub header: bool,
+    /// Lines to skip at the start (scikit-learn's CSVs begin with a metadata line).
+    #[arg(long, default_value_t = 0)]
+    pub skip_rows: usize,
+    /// Field delimiter, one character [default: `,` for .csv, whitespace otherwise].
+    #[arg(long)]
+    pub delimiter: Option<char>,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainCommand {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// [default: linear for regression, logistic for classification]
+    #[arg(long, value_enum)]
+    pub model: Option<TabularModel>,
+    /// [default: the dataset's; else classification for logistic, regression otherwise]
+    #[arg(long, value_enum)]
+    pub task: Option<TaskKind>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Test on this table (same layout) instead of a split of the data.
+    #[arg(long)]
+    pub test_data: Option<PathBuf>,
+    /// Fraction held out for testing (stratified for classification).
+    #[arg(long, default_value_t = 0.2)]
+    pub test_split: f64,
+    /// Widths of the MLP's hidden layers.
+    #[arg(long, value_delimiter = ',', default_value = "32")]
+    pub hidden: Vec<usize>,
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateCommand {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictCommand {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    /// Rows of feature values, comma- or whitespace-separated [default: standard input].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// Targets as read: numbers, or class labels with their names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    Numbers(Vec<f32>),
+    Classes {
+        labels: Vec<usize>,
+        names: Vec<String>,
+    },
+}
+
+/// A table split into features and targets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedTable {
+    pub features: Features,
+    pub targets: Targets,
+}
+
+fn number_targets(path: &Path, options: &TableOptions) -> Result<Vec<f32>, LoadError> {
+    let table = read_table(path, options)?;
+    if table.width() != 1 {
+        return Err(LoadError::new(
+            path,
+            format!(
+                "a target file needs one value per row, found {} columns",
+                table.width()
+            ),
+        ));
+    }
+    (0..table.rows.len())
+        .map(|r| table.number(r, 0, path))
+        .collect()
+}
+
+/// Reads the table `source` describes, as `task`.
+pub fn load(source: &SourceArgs, task: TaskKind) -> anyhow::Result<LoadedTable> {
+    let bundled = |dir: &str| data_dir().join(dir);
+    match (source.dataset, &source.data) {
+        (Some(Dataset::BreastCancer | Dataset::Iris), _) => {
+            let file = match source.dataset {
+                Some(Dataset::Iris) => bundled("sklearn-iris/iris.csv"),
+                _ => bundled("sklearn-breast-cancer/breast_cancer.csv"),
+            };
+            let data = crate::sklearn::load_classification_csv(&file)?;
+            let TargetData::Classes { labels, .. } = data.examples.targets else {
+                unreachable!("a classification file")
+            };
+            Ok(LoadedTable {
+                features: data.examples.features,
+                targets: Targets::Classes {
+                    labels,
+                    names: data.class_names,
+                },
+            })
+        }
+        (Some(Dataset::Diabetes), _) => {
+            let features = bundled("sklearn-diabetes/diabetes_data_raw.csv.gz");
+            let targets = bundled("sklearn-diabetes/diabetes_target.csv.gz");
+            // Despite their names, both files are whitespace-separated.
+            let options = TableOptions {
+                delimiter: None,
+                header: false,
+                skip_rows: 0,
+            };
+            load_columns(&features, &options, None, Some(&targets), task)
+        }
+        (None, Some(path)) => {
+            let delimiter = source.delimiter.map(|c| c as u8);
+            let header = source.header || matches!(source.target, Some(Column::Name(_)));
+            let options = TableOptions::for_file(path, delimiter, header, source.skip_rows);
+            load_columns(
+                path,
+                &options,
+                source.target.as_ref(),
+                source.target_file.as_deref(),
+                task,
+            )
+        }
+        (None, None) => unreachable!("train fills in the default dataset"),
+    }
+}
+
+fn load_columns(
+    path: &Path,
+    options: &TableOptions,
+    target: Option<&Column>,
+    target_file: Option<&Path>,
+    task: TaskKind,
+) -> anyhow::Result<LoadedTable> {
+    let table = read_table(path, options)?;
+    let target_column = match (target_file, target) {
+        (Some(_), _) => None,
+        (None, Some(column)) => Some(table.column(column, path)?),
+        (None, None) => Some(table.width() - 1),
+    };
+    let feature_columns: Vec<usize> = (0..table.width())
+        .filter(|c| Some(*c) != target_column)
+        .collect();
+    if feature_columns.is_empty() {
+        return Err(LoadError::new(path, "no feature columns besides the target").into());
+    }
+    let mut values = Vec::with_capacity(table.rows.len() * feature_columns.len());
+    for row in 0..table.rows.len() {
+        for &column in &feature_columns {
+            values.push(table.number(row, column, path)?);
+        }
+    }
+    let features = Features::new(values, feature_columns.len())?;
+    let targets = match (task, target_file, target_column) {
+        (TaskKind::Regression, Some(file), _) => {
+            let numbers = number_targets(file, &TableOptions::for_file(file, None, false, 0))?;
+            if numbers.len() != features.len() {
+                return Err(LoadError::new(
+                    file,
+                    format!(
+                        "{} targets for the {} rows of {}",
+                        numbers.len(),
+                        features.len(),
+                        path.display()
+                    ),
+                )
+                .into());
+            }
+            Targets::Numbers(numbers)
+        }
+        (TaskKind::Regression, None, Some(column)) => Targets::Numbers(
+            (0..table.rows.len())
+                .map(|r| table.number(r, column, path))
+                .collect::<Result<_, _>>()?,
+        ),
+        (TaskKind::Classification, None, Some(column)) => {
+            let cells: Vec<&str> = table.rows.iter().map(|r| r[column].as_str()).collect();
+            let mut names: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+            names.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.total_cmp(&y),
+                _ => a.cmp(b),
+            });
+            names.dedup();
+            let labels = cells
+                .iter()
+                .map(|c| names.iter().position(|n| n == c).expect("listed"))
+                .collect();
+            Targets::Classes { labels, names }
+        }
+        (TaskKind::Classification, Some(_), _) => {
+            bail!("--target-file holds regression targets; use --target for classes")
+        }
+        (_, None, None) => unreachable!("a target column or file"),
+    };
+    Ok(LoadedTable { features, targets })
+}
+
+/// Standardisation of a regression target, undone for reporting and prediction.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetScaling {
+    pub mean: f32,
+    pub std: f32,
+}
+
+/// The app's part of `model.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TabularPreprocessing {
+    pub features: Standardizer,
+    pub target: Option<TargetScaling>,
+    pub source: SourceArgs,
+    pub task: TaskKind,
+    pub test_data: Option<PathBuf>,
+    pub test_split: f64,
+    pub seed: u64,
+}
+
+/// Training and test examples, unscaled.
+fn split(
+    data: &LoadedTable,
+    test_data: Option<&LoadedTable>,
+    fraction: f64,
+    seed: u64,
+    path: &Path,
+) -> anyhow::Result<(Examples, Examples)> {
+    let examples = |t: &LoadedTable| -> anyhow::Result<Examples> {
+        let targets = match &t.targets {
+            Targets::Numbers(values) => TargetData::Values {
+                values: values.clone(),
+                n_outputs: 1,
+            },
+            Targets::Classes { labels, names } => TargetData::Classes {
+                labels: labels.clone(),
+                n_classes: names.len(),
+            },
+        };
+        Ok(Examples::new(t.features.clone(), targets)?)
+    };
+    let all = examples(data)?;
+    let (train, test) = match test_data {
+        Some(test) => (all.clone(), examples(test)?),
+        None => all
+            .train_test_split(fraction, seed)
+            .map_err(|e| LoadError::new(path, e.to_string()))?,
+    };
+    if test_data.is_some() {
+        // Rows in file order may be sorted (by class, by date), and Keras' validation split
+        // takes the last ones: shuffle them as the split of a single file does.
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        return Ok((train.select(&order), test));
+    }
+    Ok((train, test))
+}
+
+fn source_path(source: &SourceArgs) -> PathBuf {
+    source
+        .data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{:?}", source.dataset)))
+}
+
+/// Trains, tests and saves; returns `metrics.json`, the folder and, for linear regression, the
+/// test R² of the exact least-squares fit on the same split.
+pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Option<f64>)> {
+    let backend = command.runtime.backend;
+    let seed = command.runtime.seed;
+    backend.device()?;
+    let task_kind = command
+        .task
+        .or(command.source.dataset.map(Dataset::task))
+        .unwrap_or(if command.model == Some(TabularModel::Logistic) {
+            TaskKind::Classification
+        } else {
+            TaskKind::Regression
+        });
+    let model_kind = command.model.unwrap_or(match task_kind {
+        TaskKind::Regression => TabularModel::Linear,
+        TaskKind::Classification => TabularModel::Logistic,
+    });
+    match (model_kind, task_kind) {
+        (TabularModel::Linear, TaskKind::Classification) => {
+            bail!("linear regression cannot classify; use --model logistic or mlp")
+        }
+        (TabularModel::Logistic, TaskKind::Regression) => {
+            bail!("logistic regression cannot regress; use --model linear or mlp")
+        }
+        _ => {}
+    }
+    let fit_config = command.train.fit_config(model_kind.fit_defaults(), seed);
+    fit_config.validate()?;
+    let mut source = command.source.clone();
+    if source.data.is_none() && source.dataset.is_none() {
+        source.dataset = Some(match task_kind {
+            TaskKind::Regression => Dataset::Diabetes,
+            TaskKind::Classification => Dataset::BreastCancer,
+        });
+    }
+    let source_name = source_path(&source);
+    source.data = source.data.as_deref().map(absolute);
+    source.target_file = source.target_file.as_deref().map(absolute);
+    let data = load(&source, task_kind)?;
+    let test_table = match &command.test_data {
+        Some(path) => Some(load(
+            &SourceArgs {
+                data: Some(path.clone()),
+                dataset: None,
+                ..source.clone()
+            },
+            task_kind,
+        )?),
+        None => None,
+    };
+    let (mut train_examples, mut test_examples) = split(
+        &data,
+        test_table.as_ref(),
+        command.test_split,
+        seed,
+        &source_name,
+    )?;
+
+    let scaler = Standardizer::fit(&train_examples.features)
+        .map_err(|e| LoadError::new(&source_name, e.to_string()))?;
+    scaler.transform(&mut train_examples.features);
+    scaler.transform(&mut test_examples.features);
+    let target_scaling = match &mut train_examples.targets {
+        TargetData::Values { values, .. } => {
+            let column = Features::new(values.clone(), 1)?;
+            let stats = Standardizer::fit(&column).map_err(|_| {
+                LoadError::new(&source_name, "the target is constant in the training rows")
+            })?;
+            let scaling = TargetScaling {
+                mean: stats.mean[0],
+                std: stats.std[0],
+            };
+            values
+                .iter_mut()
+                .for_each(|v| *v = (*v - scaling.mean) / scaling.std);
+            if let TargetData::Values { values, .. } = &mut test_examples.targets {
+                values
+                    .iter_mut()
+                    .for_each(|v| *v = (*v - scaling.mean) / scaling.std);
+            }
+            Some(scaling)
+        }
+        TargetData::Classes { .. } => None,
+    };
+
+    let (task, class_names) = match &data.targets {
+        Targets::Numbers(_) => (Task::Regression { n_outputs: 1 }, Vec::new()),
+        Targets::Classes { names, .. } => (Task::classification(names.len()), names.clone()),
+    };
+    let n = train_examples.features.n_features();
+    let config = match model_kind {
+        TabularModel::Linear => ModelConfig::Linear(LinearRegressionConfig::new(n)),
+        TabularModel::Logistic => {
+            ModelConfig::Logistic(LogisticRegressionConfig::new(n, task.prediction_width()))
+        }
+        TabularModel::Mlp => ModelConfig::Mlp(MlpConfig::new(
+            n,
+            command.hidden.clone(),
+            task.output_width(),
+        )),
+    };
+    config.validate_for(task)?;
+    if fit_config.progress {
+        eprintln!(
+            "{} training and {} test rows, {n} features",
+            train_examples.len(),
+            test_examples.len()
+        );
+        eprintln!("{}", config.summary());
+    }
+
+    // The exact fit on the rows gradient descent fits (the validation split held out), tested
+    // on the same test rows: what gradient descent should match.
+    let fitted_rows = if fit_config.validation_split > 0.0 {
+        train_examples.split_last(fit_config.validation_split)?.0
+    } else {
+        train_examples.clone()
+    };
+    let closed_form_r2 = match (model_kind, &fitted_rows.targets, &test_examples.targets) {
+        (
+            TabularModel::Linear,
+            TargetData::Values { values: y, .. },
+            TargetData::Values { values: y_test, .. },
+        ) => {
+            let (w, b) = least_squares(&fitted_rows.features, y).ok_or_else(|| {
+                LoadError::new(&source_name, "the feature columns are linearly dependent")
+            })?;
+            let predicted: Vec<f64> = test_examples
+                .features
+                .rows()
+                .map(|r| b + r.iter().zip(&w).map(|(x, w)| *x as f64 * w).sum::<f64>())
+                .collect();
+            let actual: Vec<f64> = y_test.iter().map(|&v| v as f64).collect();
+            Some(zoo_models::metrics::r2_score(&predicted, &actual))
+        }
+        _ => None,
+    };
+
+    let mut manifest = ModelManifest::new(config, task);
+    manifest.class_names = class_names;
+    manifest.trained_on = Some(backend);
+    manifest.preprocessing = serde_json::to_value(TabularPreprocessing {
+        features: scaler,
+        target: target_scaling,
+        source,
+        task: task_kind,
+        test_data: command.test_data.as_deref().map(absolute),
+        test_split: command.test_split,
+        seed,
+    })?;
+    let out = command.train.out_dir(APP, model_kind.name());
+    let metrics = fit_test_and_save_with(
+        manifest,
+        &train_examples,
+        &test_examples,
+        &fit_config,
+        backend,
+        &out,
+        |model, evaluation, names| {
+            test_metrics(model, evaluation, names, &test_examples, target_scaling)
+        },
+    )?;
+    Ok((metrics, out, closed_form_r2))
+}
+
+/// Test figures; regression errors in the target's own units.
+fn test_metrics(
+    model: &Model,
+    evaluation: &Evaluation,
+    names: &[String],
+    test: &Examples,
+    scaling: Option<TargetScaling>,
+) -> anyhow::Result<TestMetrics> {
+    let (Some(scaling), TargetData::Values { values, .. }) = (scaling, &test.targets) else {
+        return Ok(TestMetrics::new(evaluation, names));
+    };
+    let unscale = |v: &f32| v * scaling.std + scaling.mean;
+    let predicted: Vec<f32> = predict(
+        model,
+        Task::Regression { n_outputs: 1 },
+        &test.features,
+        INFERENCE_BATCH,
+    )?
+    .values
+    .iter()
+    .map(unscale)
+    .collect();
+    let actual: Vec<f32> = values.iter().map(unscale).collect();
+    let report = regression_report(&predicted, &actual, 1);
+    Ok(TestMetrics::Regression {
+        loss: evaluation.loss,
+        mse: report.mse,
+        mae: report.mae,
+        r2: report.r2,
+    })
+}
+
+pub type SavedModel = report::SavedModel<TabularPreprocessing>;
+
+/// The test-set figures of a saved model, on the training run's test set.
+pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
+    let device = command.runtime.backend.device()?;
+    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let p = &saved.preprocessing;
+    let data = load(&p.source, p.task)?;
+    let test_table = match &p.test_data {
+        Some(path) => Some(load(
+            &SourceArgs {
+                data: Some(path.clone()),
+                dataset: None,
+                ..p.source.clone()
+            },
+            p.task,
+        )?),
+        None => None,
+    };
+    let (_, mut test) = split(
+        &data,
+        test_table.as_ref(),
+        p.test_split,
+        p.seed,
+        &source_path(&p.source),
+    )?;
+    p.features.transform(&mut test.features);
+    if let (Some(s), TargetData::Values { values, .. }) = (p.target, &mut test.targets) {
+        values.iter_mut().for_each(|v| *v = (*v - s.mean) / s.std);
+    }
+    let evaluation = evaluate(&saved.model, saved.manifest.task, &test, INFERENCE_BATCH)?;
+    test_metrics(
+        &saved.model,
+        &evaluation,
+        &saved.manifest.class_names,
+        &test,
+        p.target,
+    )
+}
+
+/// One line of output per row: the value (in the target's units), or the class and its
+/// probability.
+pub fn predict_rows(command: &PredictCommand, input: &str) -> anyhow::Result<Vec<String>> {
+    let device = command.runtime.backend.device()?;
+    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let p = &saved.preprocessing;
+    let name = command
+        .data
+        .as_ref()
+        .map_or("standard input".to_string(), |d| d.display().to_string());
+    let rows: Vec<Vec<f32>> = input
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            line.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|c| !c.is_empty())
+                .map(|cell| {
+                    cell.parse::<f32>().map_err(|_| {
+                        anyhow::anyhow!("{name}: line {}: `{cell}` is not a number", i + 1)
+                    })
+                })
+                .collect()
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let n = saved.model.n_inputs();
+    if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
+        bail!(
+            "{name}: row {}: {} values, the model takes {n} features",
+            i + 1,
+            row.len()
+        );
+    }
+    let mut features = Features::from_rows(&rows)?;
+    p.features.transform(&mut features);
+    let predictions = predict(
+        &saved.model,
+        saved.manifest.task,
+        &features,
+        INFERENCE_BATCH,
+    )?;
+    Ok(match (predictions.classes(), p.target) {
+        (Some(classes), _) => classes
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                format!(
+                    "{}\t{:.4}",
+                    saved.manifest.class_names[c],
+                    predictions.row(i)[c]
+                )
+            })
+            .collect(),
+        (None, scaling) => predictions
+            .values
+            .iter()
+            .map(|v| scaling.map_or(*v, |s| v * s.std + s.mean).to_string())
+            .collect(),
+    })
+}
+
+/// Runs a parsed command line, printing its results.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(command) => {
+            let (metrics, out, closed_form_r2) = train(&command)?;
+            report::print_training_summary(&metrics, &out);
+            if let (Some(exact), TestMetrics::Regression { r2, .. }) =
+                (closed_form_r2, &metrics.test)
+            {
+                println!("test R²: gradient descent {r2:.4}, closed-form least squares {exact:.4}");
+            }
+        }
+        Command::Evaluate(command) => {
+            report::print_test_metrics(&evaluate_saved(&command)?, command.json)?;
+        }
+        Command::Predict(command) => {
+            let input = match &command.data {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?,
+                None => {
+                    let mut text = String::new();
+                    std::io::stdin().read_to_string(&mut text)?;
+                    text
+                }
+            };
+            for line in predict_rows(&command, &input)? {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}
