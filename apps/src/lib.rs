@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod audio_classifier;
+pub mod check;
 pub mod cli;
 pub mod error;
 pub mod files;

@@ -21,6 +21,7 @@ compile_error!("burn-zoo needs at least one backend feature: ndarray, flex or wg
 pub mod backend;
 pub mod cnn;
 pub mod config;
+pub mod conformance;
 pub mod data;
 mod error;
 pub mod inference;

@@ -140,9 +140,23 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Model, ModelManifest)> {
     if !weights.is_file() {
         return Err(store_error(&weights, "weights file is missing"));
     }
-    let model = manifest.model.init(device)?;
-    let model = model
-        .try_load_file(&weights)
-        .map_err(|e| store_error(&weights, e))?;
+    let model = load_weights(&manifest.model, &weights, device)?;
     Ok((model, manifest))
+}
+
+/// A `config` model on `device` with the weights of the burnpack file at `path`.
+///
+/// The file is read into memory first: Burn's file-backed burnpack reader is lazy, and a model
+/// loaded with `Module::try_load_file` re-reads the file by path when a weight is first used,
+/// so deleting the file (or replacing it by a newer training run) after loading would break
+/// the model or, worse, give it the new file's weights.
+pub fn load_weights(config: &ModelConfig, path: &Path, device: &Device) -> Result<Model> {
+    use burn::store::{BurnpackStore, ModuleSnapshot};
+    let bytes = std::fs::read(path).map_err(|e| store_error(path, e))?;
+    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
+    let mut model = config.init(device)?;
+    model
+        .load_from(&mut store)
+        .map_err(|e| store_error(path, e))?;
+    Ok(model)
 }

@@ -81,7 +81,7 @@ impl OptimizerConfig {
         }
     }
 
-    fn init(&self) -> ModuleOptimizer {
+    pub(crate) fn init(&self) -> ModuleOptimizer {
         match *self {
             OptimizerConfig::Adam {
                 beta_1,

@@ -176,3 +176,36 @@ fn loading_bad_model_folders_names_the_file() {
         .to_string();
     assert!(err.contains("does not match its manifest"), "{err}");
 }
+
+#[test]
+fn a_loaded_model_owns_its_weights() {
+    // Burn's file-backed burnpack reader reads weights lazily, by path: a model must not
+    // depend on its folder once loaded (deleted, or overwritten by a newer training run).
+    // Flex keeps the file-backed bytes as they are (ndarray copies them on load).
+    let Some((_, device)) = cpu_backends()
+        .into_iter()
+        .find(|(b, _)| *b == BackendKind::Flex)
+    else {
+        eprintln!("a_loaded_model_owns_its_weights: not run, this build has no flex backend");
+        return;
+    };
+    let device = &device;
+    let data = separable_blobs(20, 2, 9);
+    let config = ModelConfig::Mlp(MlpConfig::new(2, vec![4], 1));
+    let model = {
+        let _rng = exclusive_rng();
+        trained(&config, Task::Binary, &data, device)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    store::save(
+        dir.path(),
+        &model,
+        &ModelManifest::new(config, Task::Binary),
+    )
+    .unwrap();
+    let (loaded, _) = store::load(dir.path(), device).unwrap();
+    drop(dir);
+    let expected = predict(&model, Task::Binary, &data.features, 8).unwrap();
+    let after = predict(&loaded, Task::Binary, &data.features, 8).unwrap();
+    assert_same_predictions(&expected, &after, 0.0, "after the folder is gone");
+}

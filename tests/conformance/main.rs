@@ -1,0 +1,91 @@
+//! Every model of the zoo agrees with itself across every pair of compiled backends: outputs,
+//! loss, gradients, 20 training steps, evaluation and predictions after save/load, within the
+//! tolerances `zoo_models::conformance` states and explains. Edge shapes are part of each
+//! check: a batch of 1, batches that do not divide the data, an 8×8 CNN input.
+
+use zoo_models::backend::BackendKind;
+use zoo_models::conformance::{cases, compare};
+use zoo_tests::{exclusive_rng, wgpu_device};
+
+fn backends() -> Vec<(BackendKind, burn::prelude::Device)> {
+    let mut backends = zoo_tests::cpu_backends();
+    if let Some(device) = wgpu_device("conformance") {
+        backends.push((BackendKind::Wgpu, device));
+    }
+    backends
+}
+
+#[test]
+fn every_model_agrees_on_every_pair_of_backends() {
+    let backends = backends();
+    let mut failures = Vec::new();
+    let mut pairs = 0;
+    for (i, (kind_a, a)) in backends.iter().enumerate() {
+        for (kind_b, b) in &backends[i + 1..] {
+            pairs += 1;
+            for case in cases() {
+                let _rng = exclusive_rng();
+                let agreement = compare(&case, a, b, 7).unwrap();
+                eprintln!(
+                    "{:<22} {kind_a:>7} vs {kind_b:<7} worst difference {:.2e}",
+                    case.name,
+                    agreement.worst()
+                );
+                for check in agreement.failures() {
+                    failures.push(format!(
+                        "{} {kind_a} vs {kind_b}: {check} ({agreement:?})",
+                        case.name
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        pairs >= usize::from(backends.len() > 1),
+        "no pair of backends to compare"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_wrong_weight_is_caught() {
+    // The checks must be able to fail: one weight changed by 1e-2 shows in the forward check.
+    let (_, device) = &zoo_tests::cpu_backends()[0];
+    let case = &cases()[0];
+    let _rng = exclusive_rng();
+    device.seed(3);
+    let model = case.config.init(device).unwrap();
+    let data = zoo_models::conformance::examples(case, 5, 3);
+    let zoo_models::model::Model::Linear(linear) = model.clone() else {
+        unreachable!()
+    };
+    let mut weights = linear
+        .linear
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    weights[0] += 1e-2;
+    let changed = burn::tensor::Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(weights, [8, 1]),
+        device,
+    );
+    let mut altered = linear.clone();
+    altered.linear.weight = burn::module::Param::from_tensor(changed);
+    let outputs = |m: &zoo_models::model::Model| {
+        m.forward(data.features.tensor(0..5, device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let difference = outputs(&model)
+        .iter()
+        .zip(outputs(&zoo_models::model::Model::Linear(altered)))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        difference > zoo_models::conformance::FORWARD_TOLERANCE,
+        "{difference}"
+    );
+}
