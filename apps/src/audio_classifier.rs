@@ -14,7 +14,7 @@ use crate::audio::clips::{
     extract_all, list_recordings,
 };
 use crate::audio::mfcc::MfccConfig;
-use crate::cli::{RuntimeArgs, TrainArgs, absolute, data_dir};
+use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 
@@ -139,9 +139,7 @@ pub struct TrainCommand {
 #[derive(Args, Debug)]
 pub struct EvaluateCommand {
     #[command(flatten)]
-    pub runtime: RuntimeArgs,
-    #[arg(long)]
-    pub model_dir: PathBuf,
+    pub saved: SavedModelArgs,
     /// Test on every WAV file of this folder instead of the training run's test set.
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -152,9 +150,7 @@ pub struct EvaluateCommand {
 #[derive(Args, Debug)]
 pub struct PredictCommand {
     #[command(flatten)]
-    pub runtime: RuntimeArgs,
-    #[arg(long)]
-    pub model_dir: PathBuf,
+    pub saved: SavedModelArgs,
     /// How many of the most probable classes to print per file.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -402,8 +398,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
 
 /// The test-set figures of a saved model.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
-    let device = command.runtime.backend.device()?;
-    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let saved: SavedModel = command.saved.load(APP)?;
     let p = &saved.preprocessing;
     let classes = &saved.manifest.class_names;
     let test = match &command.data {
@@ -430,8 +425,7 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
 
 /// For each file, the most probable classes with their probabilities, most probable first.
 pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Vec<(String, f32)>>> {
-    let device = command.runtime.backend.device()?;
-    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let saved: SavedModel = command.saved.load(APP)?;
     let p = &saved.preprocessing;
     let mut values = Vec::new();
     for file in &command.files {

@@ -6,6 +6,8 @@ use clap::Args;
 use zoo_models::backend::BackendKind;
 use zoo_models::train::{EarlyStoppingConfig, FitConfig};
 
+use crate::report::SavedModel;
+
 /// `--backend` and `--seed`.
 #[derive(Args, Debug, Clone)]
 pub struct RuntimeArgs {
@@ -40,6 +42,24 @@ pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `--backend`, `--seed` and `--model-dir`: what `evaluate` and `predict` need to load a
+/// model saved by `train`.
+#[derive(Args, Debug, Clone)]
+pub struct SavedModelArgs {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// A folder written by `train`.
+    #[arg(long)]
+    pub model_dir: PathBuf,
+}
+
+impl SavedModelArgs {
+    /// The saved model on the chosen backend, with the app's preprocessing state `P`.
+    pub fn load<P: serde::de::DeserializeOwned>(&self, app: &str) -> anyhow::Result<SavedModel<P>> {
+        SavedModel::load(&self.model_dir, &self.runtime.backend.device()?, app)
     }
 }
 

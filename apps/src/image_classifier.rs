@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use zoo_models::prelude::*;
 
-use crate::cli::{RuntimeArgs, TrainArgs, absolute, data_dir, parse_size};
+use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir, parse_size};
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::vision::folder::{self, FolderOptions, SizePolicy};
@@ -170,10 +170,7 @@ pub struct TrainCommand {
 #[derive(Args, Debug)]
 pub struct EvaluateCommand {
     #[command(flatten)]
-    pub runtime: RuntimeArgs,
-    /// A folder written by `train`.
-    #[arg(long)]
-    pub model_dir: PathBuf,
+    pub saved: SavedModelArgs,
     /// Test on this data instead of the training run's test set: the t10k files of an IDX
     /// folder, the test/ sub-folder of a folder that has one, or else every image of it.
     #[arg(long)]
@@ -189,10 +186,7 @@ pub struct EvaluateCommand {
 #[derive(Args, Debug)]
 pub struct PredictCommand {
     #[command(flatten)]
-    pub runtime: RuntimeArgs,
-    /// A folder written by `train`.
-    #[arg(long)]
-    pub model_dir: PathBuf,
+    pub saved: SavedModelArgs,
     /// How many of the most probable classes to print per image.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -412,8 +406,7 @@ fn load_test_set(source: &DataSource, saved: &SavedModel) -> anyhow::Result<Imag
 
 /// The test-set figures of a saved model.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
-    let device = command.runtime.backend.device()?;
-    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let saved: SavedModel = command.saved.load(APP)?;
     let recorded = saved.preprocessing.source.clone();
     let source = match &command.data {
         None => recorded,
@@ -427,7 +420,7 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
                 DataFormat::Folder => DataSource::Folder {
                     dir: dir.clone(),
                     test_split: None,
-                    seed: command.runtime.seed,
+                    seed: command.saved.runtime.seed,
                 },
             }
         }
@@ -452,8 +445,7 @@ pub struct Prediction {
 
 /// Classifies image files and images of IDX files with a saved model.
 pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>> {
-    let device = command.runtime.backend.device()?;
-    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let saved: SavedModel = command.saved.load(APP)?;
     let layout = saved.preprocessing.pixels.layout;
     let mut names = Vec::new();
     let mut pixels = Vec::new();

@@ -12,7 +12,7 @@ use zoo_models::metrics::regression_report;
 use zoo_models::prelude::*;
 use zoo_models::preprocess::Standardizer;
 
-use crate::cli::{RuntimeArgs, TrainArgs, absolute, data_dir};
+use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save_with};
 use crate::table::{TableOptions, read_table};
@@ -161,9 +161,7 @@ pub struct TrainCommand {
 #[derive(Args, Debug)]
 pub struct EvaluateCommand {
     #[command(flatten)]
-    pub runtime: RuntimeArgs,
-    #[arg(long)]
-    pub model_dir: PathBuf,
+    pub saved: SavedModelArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -171,9 +169,7 @@ pub struct EvaluateCommand {
 #[derive(Args, Debug)]
 pub struct PredictCommand {
     #[command(flatten)]
-    pub runtime: RuntimeArgs,
-    #[arg(long)]
-    pub model_dir: PathBuf,
+    pub saved: SavedModelArgs,
     /// Rows of feature values, comma- or whitespace-separated [default: standard input].
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -598,8 +594,7 @@ pub type SavedModel = report::SavedModel<TabularPreprocessing>;
 
 /// The test-set figures of a saved model, on the training run's test set.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
-    let device = command.runtime.backend.device()?;
-    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let saved: SavedModel = command.saved.load(APP)?;
     let p = &saved.preprocessing;
     let data = load(&p.source, p.task)?;
     let test_table = match &p.test_data {
@@ -637,8 +632,7 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
 /// One line of output per row: the value (in the target's units), or the class and its
 /// probability.
 pub fn predict_rows(command: &PredictCommand, input: &str) -> anyhow::Result<Vec<String>> {
-    let device = command.runtime.backend.device()?;
-    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let saved: SavedModel = command.saved.load(APP)?;
     let p = &saved.preprocessing;
     let name = command
         .data

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use zoo_models::prelude::*;
 
-use crate::cli::{RuntimeArgs, TrainArgs, absolute, data_dir};
+use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::text::features::{TfidfConfig, TfidfVectorizer};
@@ -220,10 +220,7 @@ pub struct TrainCommand {
 #[derive(Args, Debug)]
 pub struct EvaluateCommand {
     #[command(flatten)]
-    pub runtime: RuntimeArgs,
-    /// A folder written by `train`.
-    #[arg(long)]
-    pub model_dir: PathBuf,
+    pub saved: SavedModelArgs,
     /// Test on every row of this file (read like the training data) instead of the training
     /// run's test set.
     #[arg(long)]
@@ -236,10 +233,7 @@ pub struct EvaluateCommand {
 #[derive(Args, Debug)]
 pub struct PredictCommand {
     #[command(flatten)]
-    pub runtime: RuntimeArgs,
-    /// A folder written by `train`.
-    #[arg(long)]
-    pub model_dir: PathBuf,
+    pub saved: SavedModelArgs,
     /// Texts to classify; without any, each line of standard input is one.
     pub texts: Vec<String>,
 }
@@ -403,8 +397,7 @@ pub type SavedModel = report::SavedModel<TextPreprocessing>;
 
 /// The test-set figures of a saved model: on the training run's test set, or on all of `--data`.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
-    let device = command.runtime.backend.device()?;
-    let saved = SavedModel::load(&command.model_dir, &device, APP)?;
+    let saved: SavedModel = command.saved.load(APP)?;
     let p = &saved.preprocessing;
     let classes = &saved.manifest.class_names;
     let (test, path) = match (&command.data, &p.test) {
@@ -477,7 +470,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 command.texts.clone()
             };
-            let predictions = predict_texts(&command.model_dir, command.runtime.backend, &texts)?;
+            let predictions = predict_texts(
+                &command.saved.model_dir,
+                command.saved.runtime.backend,
+                &texts,
+            )?;
             for ((label, probability), text) in predictions.iter().zip(&texts) {
                 println!("{label}\t{probability:.4}\t{text}");
             }
