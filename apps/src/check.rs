@@ -1,10 +1,10 @@
-//! `zoo-check`: which backends this build has, whether the zoo's models agree across them on
-//! this machine, and how fast each backend runs them.
+//! `zoo-check`: which backends this build has, and whether the zoo's models agree across them
+//! on this machine. How fast each backend runs them is `zoo-bench`'s job.
 
 use clap::Parser;
 use serde::Serialize;
 use zoo_models::backend::BackendKind;
-use zoo_models::conformance::{Agreement, cases, compare, throughput};
+use zoo_models::conformance::{Agreement, cases, compare};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -15,9 +15,6 @@ pub struct Cli {
     /// Only these cases (see the list `zoo-check` prints), repeatable.
     #[arg(long = "case")]
     pub cases: Vec<String>,
-    /// Skip the throughput measurements.
-    #[arg(long)]
-    pub no_throughput: bool,
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
@@ -39,18 +36,9 @@ pub struct PairReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct SpeedReport {
-    pub case: String,
-    pub backend: BackendKind,
-    pub forward_samples_per_second: f64,
-    pub train_samples_per_second: f64,
-}
-
-#[derive(Debug, Serialize)]
 pub struct Report {
     pub backends: Vec<BackendReport>,
     pub pairs: Vec<PairReport>,
-    pub speed: Vec<SpeedReport>,
 }
 
 impl Report {
@@ -98,25 +86,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<Report> {
             }
         }
     }
-    let mut speed = Vec::new();
-    if !cli.no_throughput {
-        for (backend, device) in &devices {
-            for case in &selected {
-                let (forward, train) = throughput(case, device, 64, 5)?;
-                speed.push(SpeedReport {
-                    case: case.name.to_string(),
-                    backend: *backend,
-                    forward_samples_per_second: forward,
-                    train_samples_per_second: train,
-                });
-            }
-        }
-    }
-    Ok(Report {
-        backends,
-        pairs,
-        speed,
-    })
+    Ok(Report { backends, pairs })
 }
 
 /// The report as the tables `zoo-check` prints.
@@ -145,22 +115,6 @@ pub fn render(report: &Report) -> String {
     }
     if report.pairs.is_empty() {
         text += "  fewer than two backends: nothing to compare\n";
-    }
-    if !report.speed.is_empty() {
-        text += "\nthroughput (samples/s, batch 64)\n";
-        text += &format!(
-            "  {:<20} {:<8} {:>12} {:>12}\n",
-            "case", "backend", "inference", "training"
-        );
-        for s in &report.speed {
-            text += &format!(
-                "  {:<20} {:<8} {:>12.0} {:>12.0}\n",
-                s.case,
-                s.backend.name(),
-                s.forward_samples_per_second,
-                s.train_samples_per_second
-            );
-        }
     }
     text
 }

@@ -79,6 +79,16 @@ impl BackendKind {
             .expect("lib.rs refuses to compile without a backend feature")
     }
 
+    /// The CPU backend `device` belongs to (with or without autodiff); `None` for a GPU.
+    /// (Asking about wgpu would start its runtime, so it is never compared.)
+    pub fn cpu_backend_of(device: &Device) -> Option<BackendKind> {
+        let plain = device.clone().without_autodiff();
+        [BackendKind::Ndarray, BackendKind::Flex]
+            .into_iter()
+            .filter(|b| b.is_compiled())
+            .find(|b| b.device().is_ok_and(|d| d == plain))
+    }
+
     /// A device of this backend, without autodiff. Fails with a hint when the backend is not
     /// compiled in, or (wgpu) when the machine has no adapter.
     pub fn device(self) -> Result<Device, BackendError> {

@@ -8,6 +8,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Re
 use burn::prelude::*;
 
 use crate::config::{ConfigError, ensure};
+use crate::conv;
 use crate::summary::{LayerSummary, Summary};
 
 #[derive(Config, Debug, PartialEq)]
@@ -180,7 +181,7 @@ impl SmallCnn {
         let x = self.blocks.iter().fold(x, |x, block| {
             block
                 .pool
-                .forward(block.activation.forward(block.conv.forward(x)))
+                .forward(block.activation.forward(conv::forward(&block.conv, x)))
         });
         let x = x.flatten(1, 3);
         let x = self

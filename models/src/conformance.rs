@@ -212,43 +212,6 @@ fn train_steps(
     model.valid()
 }
 
-/// Samples per second of inference and of training steps for `case` on `device`, measured over
-/// `rounds` batches of `batch_size` after one warm-up batch (shader compilation, autotuning).
-pub fn throughput(
-    case: &Case,
-    device: &Device,
-    batch_size: usize,
-    rounds: usize,
-) -> Result<(f64, f64)> {
-    device.seed(1);
-    let model = case.config.init(device)?;
-    let data = examples(case, batch_size, 1);
-    let timed = |run: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
-        run()?;
-        let start = std::time::Instant::now();
-        for _ in 0..rounds {
-            run()?;
-        }
-        Ok((rounds * batch_size) as f64 / start.elapsed().as_secs_f64())
-    };
-    // Reading the outputs back waits for the device, so the time covers the whole pass.
-    let forward = timed(&mut || outputs(&model, &data).map(drop))?;
-    let mut trainable = model.clone().train();
-    let mut optimizer = OptimizerConfig::adam().init();
-    let indices: Vec<usize> = (0..batch_size).collect();
-    let train = timed(&mut || {
-        let batch = data.batch(&indices, &trainable.device());
-        let loss = case
-            .task
-            .loss(trainable.forward(batch.inputs), &batch.targets);
-        let grads = GradientsParams::from_grads(loss.clone().backward(), &trainable);
-        trainable = optimizer.step(1e-3, trainable.clone(), grads);
-        loss.into_scalar::<f32>();
-        Ok(())
-    })?;
-    Ok((forward, train))
-}
-
 /// How closely two backends agree on one case: largest absolute differences, and whether the
 /// trained models predict the same classes.
 #[derive(Clone, Debug, PartialEq, Serialize)]

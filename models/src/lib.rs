@@ -19,9 +19,12 @@
 compile_error!("burn-zoo needs at least one backend feature: ndarray, flex or wgpu");
 
 pub mod backend;
+pub mod bench;
 pub mod cnn;
 pub mod config;
 pub mod conformance;
+pub mod conv;
+pub mod cpu;
 pub mod data;
 mod error;
 pub mod inference;

@@ -17,7 +17,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ensure};
-use crate::data::{ExampleBatcher, Examples, IndexDataset};
+use crate::data::{Batch, ExampleBatcher, Examples, IndexDataset};
 use crate::error::{Error, Result};
 use crate::inference::evaluate;
 use crate::model::Model;
@@ -276,10 +276,41 @@ fn add<const D: usize, K: burn::tensor::kind::Numeric>(
     }
 }
 
+/// What one training step computed, detached from the autodiff graph.
+pub(crate) struct StepOutcome {
+    /// The batch's mean loss before the update.
+    pub loss: Tensor<1>,
+    /// The model's outputs on the batch before the update.
+    pub outputs: Tensor<2>,
+}
+
+/// One optimisation step of `model` (on an autodiff device) on `batch`: forward, loss,
+/// backward, update. `fit` and the benchmark share it, so the benchmark times what users run.
+pub(crate) fn step(
+    model: Model,
+    optimizer: &mut ModuleOptimizer,
+    task: Task,
+    batch: Batch,
+    learning_rate: f64,
+) -> (Model, StepOutcome) {
+    let outputs = model.forward(batch.inputs);
+    let loss = task.loss(outputs.clone(), &batch.targets);
+    let outcome = StepOutcome {
+        loss: loss.clone().detach(),
+        outputs: outputs.detach(),
+    };
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optimizer.step(learning_rate, model, grads), outcome)
+}
+
 /// Trains `model` on `train` for `task` and returns the trained model with its history.
 ///
 /// Validation data comes from `validation` or from `config.validation_split`, not both. The
 /// model trains on its device's autodiff twin; the returned model has no autodiff.
+///
+/// On a CPU backend, call [`crate::cpu::flush_subnormals_to_zero`] once before training (the
+/// apps do): without it Adam's decaying moments turn subnormal and training slows down by
+/// half within a few epochs.
 pub fn fit(
     model: Model,
     task: Task,
@@ -356,16 +387,15 @@ pub fn fit(
         for (index, batch) in loader.iter().enumerate() {
             let batch = batch.map_err(|e| Error::Device(format!("data loader: {e}")))?;
             let batch_len = batch.inputs.dims()[0];
-            let outputs = model.forward(batch.inputs);
-            let loss = task.loss(outputs.clone(), &batch.targets);
-            loss_sum = Some(add(loss_sum, loss.clone().detach() * batch_len as f32));
+            let targets = batch.targets.clone();
+            let outcome;
+            (model, outcome) = step(model, &mut optimizer, task, batch, config.learning_rate);
+            loss_sum = Some(add(loss_sum, outcome.loss * batch_len as f32));
             if let (Some(predicted), BatchTargets::Classes(targets)) =
-                (task.predicted_classes(outputs.detach()), &batch.targets)
+                (task.predicted_classes(outcome.outputs), &targets)
             {
                 correct = Some(add(correct, predicted.equal(targets.clone()).int().sum()));
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(config.learning_rate, model, grads);
             seen += batch_len;
             let running = progress.wants_loss(index, n_batches).then(|| {
                 loss_sum

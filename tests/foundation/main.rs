@@ -1,6 +1,7 @@
 //! The foundation's promises: model shapes and sizes, hand-checked forward passes, the
 //! training engine's stopping rules and determinism, and save/load across backends.
 
+mod conv;
 mod models;
 mod store;
 mod training;

@@ -5,5 +5,6 @@ use zoo_apps::audio_classifier::{Cli, run};
 use zoo_apps::cli::exit_code;
 
 fn main() -> std::process::ExitCode {
+    zoo_models::cpu::flush_subnormals_to_zero();
     exit_code(run(Cli::parse()))
 }

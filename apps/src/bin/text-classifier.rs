@@ -5,5 +5,6 @@ use zoo_apps::cli::exit_code;
 use zoo_apps::text_classifier::{Cli, run};
 
 fn main() -> std::process::ExitCode {
+    zoo_models::cpu::flush_subnormals_to_zero();
     exit_code(run(Cli::parse()))
 }
