@@ -309,8 +309,8 @@ pub(crate) fn step(
 /// model trains on its device's autodiff twin; the returned model has no autodiff.
 ///
 /// On a CPU backend, call [`crate::cpu::flush_subnormals_to_zero`] once before training (the
-/// apps do): without it Adam's decaying moments turn subnormal and training slows down by
-/// half within a few epochs.
+/// apps do): without it Adam's decaying moments turn subnormal and training slows down by a
+/// third or more within a few epochs.
 pub fn fit(
     model: Model,
     task: Task,
