@@ -57,18 +57,19 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
         cli.round_seconds.is_finite() && cli.round_seconds >= 0.0,
         "--round-seconds must be a non-negative number"
     );
-    let selected: Vec<_> = cases()
-        .into_iter()
-        .filter(|c| cli.cases.is_empty() || cli.cases.iter().any(|n| n == c.case.name))
-        .collect();
+    let all = cases();
     if let Some(unknown) = cli
         .cases
         .iter()
-        .find(|n| !cases().iter().any(|c| c.case.name == n.as_str()))
+        .find(|n| !all.iter().any(|c| c.case.name == n.as_str()))
     {
-        let names: Vec<_> = cases().iter().map(|c| c.case.name).collect();
+        let names: Vec<_> = all.iter().map(|c| c.case.name).collect();
         anyhow::bail!("no case `{unknown}`; the cases are {}", names.join(", "));
     }
+    let selected: Vec<_> = all
+        .into_iter()
+        .filter(|c| cli.cases.is_empty() || cli.cases.iter().any(|n| n == c.case.name))
+        .collect();
     let settings = BenchSettings {
         warmup_steps: cli.warmup_steps,
         rounds: cli.rounds,
