@@ -45,8 +45,7 @@ fn run(args: &Args) -> anyhow::Result<(f64, f64)> {
     let data = load_classification_csv(&path)?;
     let (mut train, mut test) = data.examples.train_test_split(0.2, seed)?;
     // StandardScaler().fit(X_train): statistics from the training part only.
-    let scaler = Standardizer::fit(&train.features)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let scaler = Standardizer::fit(&train.features);
     scaler.transform(&mut train.features);
     scaler.transform(&mut test.features);
 
@@ -67,7 +66,9 @@ fn run(args: &Args) -> anyhow::Result<(f64, f64)> {
         .with_learning_rate(1e-3)
         .with_epochs(10)
         .with_batch_size(32)
+        // Keras' validation_split: the last 20 % of the (already shuffled) training part.
         .with_validation_split(0.2)
+        .with_validation_holdout(Holdout::Last)
         .with_seed(seed);
     let fitted = fit(model, task, &train, None, &fit_config)?;
 

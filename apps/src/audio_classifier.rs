@@ -17,6 +17,7 @@ use crate::audio::mfcc::MfccConfig;
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
+use crate::split::{DataSplit, ExampleId};
 
 pub const APP: &str = "audio-classifier";
 
@@ -57,13 +58,14 @@ impl AudioModel {
 
     /// Training defaults, chosen on FSDD (see the README).
     pub fn fit_defaults(self) -> FitConfig {
-        let config = FitConfig::new()
+        let adam = FitConfig::new()
             .with_batch_size(32)
             .with_learning_rate(1e-3);
         match self {
-            AudioModel::Logistic => config.with_epochs(30),
-            AudioModel::Mlp => config.with_epochs(30),
-            AudioModel::Cnn => config.with_epochs(20),
+            // Convex: L-BFGS until converged, with scikit-learn's default penalty (C = 1).
+            AudioModel::Logistic => FitConfig::lbfgs_until_converged().with_penalty_c(Some(1.0)),
+            AudioModel::Mlp => adam.with_epochs(30),
+            AudioModel::Cnn => adam.with_epochs(20),
         }
     }
 }
@@ -317,13 +319,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     if classes.len() < 2 {
         return Err(LoadError::new(&dir, "needs recordings of at least two labels").into());
     }
-    let (mut train_clips, test_clips) = split_clips(clips, &split, &classes, &dir)?;
-    // Files come sorted by label, and Keras' validation split takes the *last* examples.
-    {
-        use rand::SeedableRng;
-        use rand::seq::SliceRandom;
-        train_clips.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    }
+    let (train_clips, test_clips) = split_clips(clips, &split, &classes, &dir)?;
     if train_clips.is_empty() || test_clips.is_empty() {
         return Err(
             LoadError::new(&dir, "the split leaves no training or no test recordings").into(),
@@ -339,8 +335,21 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         max_frames: command.features.max_frames,
         stats: CoefficientStats::fit(&train_clips.iter().map(|(_, c)| c).collect::<Vec<_>>()),
     };
-    let train_examples = examples(&train_clips, &shaping, &classes)?;
-    let test_examples = examples(&test_clips, &shaping, &classes)?;
+    // Each recording by its file, relative to the data folder.
+    let ids = |clips: &LabelledClips| -> Vec<ExampleId> {
+        clips
+            .iter()
+            .map(|(r, _)| ExampleId::File(r.path.strip_prefix(&dir).unwrap_or(&r.path).into()))
+            .collect()
+    };
+    let data_split = DataSplit::new(
+        examples(&train_clips, &shaping, &classes)?,
+        ids(&train_clips),
+        examples(&test_clips, &shaping, &classes)?,
+        ids(&test_clips),
+        &fit_config,
+        &classes,
+    )?;
 
     let task = Task::classification(classes.len());
     let config = match command.model {
@@ -366,9 +375,10 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     config.validate_for(task)?;
     if fit_config.progress {
         eprintln!(
-            "{} training and {} test recordings, {} classes",
-            train_examples.len(),
-            test_examples.len(),
+            "{} training, {} validation and {} test recordings, {} classes",
+            data_split.train.len(),
+            data_split.validation.as_ref().map_or(0, Examples::len),
+            data_split.test.len(),
             classes.len()
         );
         eprintln!("{}", config.summary());
@@ -385,14 +395,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         skip_bad: command.skip_bad,
     })?;
     let out = command.train.out_dir(APP, command.model.name());
-    let metrics = fit_test_and_save(
-        manifest,
-        &train_examples,
-        &test_examples,
-        &fit_config,
-        backend,
-        &out,
-    )?;
+    let metrics = fit_test_and_save(manifest, &data_split, &fit_config, backend, &out)?;
     Ok((metrics, out))
 }
 

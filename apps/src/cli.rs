@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use zoo_models::backend::BackendKind;
-use zoo_models::train::{EarlyStoppingConfig, FitConfig};
+use zoo_models::data::Holdout;
+use zoo_models::train::{ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig};
 
 use crate::report::SavedModel;
 
@@ -63,6 +64,35 @@ impl SavedModelArgs {
     }
 }
 
+/// `--optimizer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerKind {
+    /// Adam on mini-batches.
+    Adam,
+    /// L-BFGS on the whole training set at once (for linear and logistic regression); one
+    /// epoch is one iteration.
+    Lbfgs,
+}
+
+impl OptimizerKind {
+    fn of(config: &OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::Adam { .. } => Some(OptimizerKind::Adam),
+            OptimizerConfig::Lbfgs { .. } => Some(OptimizerKind::Lbfgs),
+            OptimizerConfig::Sgd { .. } => None,
+        }
+    }
+
+    /// The optimizer with its usual learning rate: Keras' 1e-3 for Adam, a first line-search
+    /// step of 1 for L-BFGS.
+    fn config(self) -> (OptimizerConfig, f64) {
+        match self {
+            OptimizerKind::Adam => (OptimizerConfig::adam(), 1e-3),
+            OptimizerKind::Lbfgs => (OptimizerConfig::lbfgs(), 1.0),
+        }
+    }
+}
+
 /// The training flags every app shares. Unset values take the chosen model's defaults.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -72,12 +102,29 @@ pub struct TrainArgs {
     /// Examples per optimizer step [default: per model].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Learning rate of the Adam optimizer [default: per model].
+    /// Learning rate: Adam's step, or L-BFGS's first line-search step [default: per model].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Fraction of the training data held out for validation: its last part, as in Keras.
+    /// The optimizer [default: lbfgs for linear and logistic regression, adam otherwise].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// scikit-learn's C: the inverse strength of an L2 penalty on the weights (the loss is
+    /// mean loss + Σw²/(2·C·n)); `inf` for none [default: 1 for logistic regression, 10 on
+    /// TF-IDF texts; none for the other models].
+    #[arg(long = "c")]
+    pub c: Option<f64>,
+    /// Stop once the training loss falls by less than this fraction of itself for 3 epochs in
+    /// a row; --epochs is then a budget [default: 1e-4 for linear and logistic regression and
+    /// with --optimizer lbfgs, none otherwise].
+    #[arg(long)]
+    pub tol: Option<f64>,
+    /// Fraction of the training data held out for validation.
     #[arg(long, default_value_t = 0.1)]
     pub validation_split: f64,
+    /// Which part --validation-split holds out: a seeded share of each class (stratified) or
+    /// the last part of the data in file order (last, as Keras).
+    #[arg(long, default_value_t = Holdout::Stratified)]
+    pub validation_holdout: Holdout,
     /// Stop when the validation loss has not improved for this many epochs, and keep the
     /// weights of the best epoch.
     #[arg(long)]
@@ -96,11 +143,38 @@ pub struct TrainArgs {
 impl TrainArgs {
     /// The model's defaults with the flags the user set on top.
     pub fn fit_config(&self, defaults: FitConfig, seed: u64) -> FitConfig {
+        // Another optimizer than the model's brings its own learning rate and, for L-BFGS, a
+        // stop on convergence.
+        let (optimizer, learning_rate, convergence) = match self.optimizer {
+            Some(kind) if Some(kind) != OptimizerKind::of(&defaults.optimizer) => {
+                let (optimizer, learning_rate) = kind.config();
+                let convergence = (kind == OptimizerKind::Lbfgs)
+                    .then(ConvergenceConfig::new)
+                    .or(defaults.convergence);
+                (optimizer, learning_rate, convergence)
+            }
+            _ => (
+                defaults.optimizer,
+                defaults.learning_rate,
+                defaults.convergence,
+            ),
+        };
         FitConfig {
             epochs: self.epochs.unwrap_or(defaults.epochs),
             batch_size: self.batch_size.unwrap_or(defaults.batch_size),
-            learning_rate: self.lr.unwrap_or(defaults.learning_rate),
+            learning_rate: self.lr.unwrap_or(learning_rate),
+            optimizer,
+            penalty_c: match self.c {
+                Some(c) if c.is_infinite() => None,
+                Some(c) => Some(c),
+                None => defaults.penalty_c,
+            },
+            convergence: match self.tol {
+                Some(tol) => Some(ConvergenceConfig::new().with_tol(tol)),
+                None => convergence,
+            },
             validation_split: self.validation_split,
+            validation_holdout: self.validation_holdout,
             seed,
             early_stopping: self.patience.map(EarlyStoppingConfig::new),
             target_loss: self.target_loss,
@@ -153,5 +227,40 @@ mod tests {
         assert_eq!(config.learning_rate, 0.01);
         assert_eq!(config.early_stopping.map(|e| e.patience), Some(2));
         assert!(config.progress);
+        assert_eq!(config.validation_holdout, Holdout::Stratified);
+        assert_eq!((config.penalty_c, config.convergence), (None, None));
+    }
+
+    #[test]
+    fn another_optimizer_brings_its_learning_rate_and_stop() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            train: TrainArgs,
+        }
+        use clap::Parser;
+        let adam = FitConfig::new().with_learning_rate(0.01);
+        let cli = Cli::parse_from(["app", "--optimizer", "lbfgs", "--c", "0.5"]);
+        let config = cli.train.fit_config(adam, 3);
+        assert_eq!(config.optimizer, OptimizerConfig::lbfgs());
+        assert_eq!((config.learning_rate, config.penalty_c), (1.0, Some(0.5)));
+        assert_eq!(config.convergence, Some(ConvergenceConfig::new()));
+
+        let lbfgs = FitConfig::new()
+            .with_optimizer(OptimizerConfig::lbfgs())
+            .with_penalty_c(Some(1.0));
+        let cli = Cli::parse_from([
+            "app",
+            "--c",
+            "inf",
+            "--tol",
+            "1e-6",
+            "--validation-holdout",
+            "last",
+        ]);
+        let config = cli.train.fit_config(lbfgs, 3);
+        assert_eq!(config.penalty_c, None);
+        assert_eq!(config.convergence.map(|c| c.tol), Some(1e-6));
+        assert_eq!(config.validation_holdout, Holdout::Last);
     }
 }

@@ -11,6 +11,7 @@ use zoo_models::prelude::*;
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir, parse_size};
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
+use crate::split::DataSplit;
 use crate::vision::folder::{self, FolderOptions, SizePolicy};
 use crate::vision::idx::{self, Part};
 use crate::vision::{Color, ImageLayout, ImageSet, PixelScaling};
@@ -24,6 +25,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `train`'s many flags make its variant large; a command line is parsed once, so size is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a model, test it and save it with its history, metrics and charts.
@@ -71,13 +74,14 @@ impl ImageModel {
 
     /// Training defaults, chosen per model on MNIST (see the README for what they reach).
     pub fn fit_defaults(self) -> FitConfig {
-        let config = FitConfig::new()
+        let adam = FitConfig::new()
             .with_batch_size(64)
             .with_learning_rate(1e-3);
         match self {
-            ImageModel::Logistic => config.with_epochs(5),
-            ImageModel::Mlp => config.with_epochs(10),
-            ImageModel::Cnn => config.with_epochs(5),
+            // Convex: L-BFGS until converged, with scikit-learn's default penalty (C = 1).
+            ImageModel::Logistic => FitConfig::lbfgs_until_converged().with_penalty_c(Some(1.0)),
+            ImageModel::Mlp => adam.with_epochs(10),
+            ImageModel::Cnn => adam.with_epochs(5),
         }
     }
 }
@@ -227,16 +231,6 @@ pub struct LoadedData {
     pub source: DataSource,
 }
 
-/// Shuffles a set with `seed`: a class-per-folder listing is sorted by class, and Keras'
-/// validation split takes the *last* examples.
-fn shuffled(set: ImageSet, seed: u64) -> ImageSet {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let mut order: Vec<usize> = (0..set.len()).collect();
-    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    set.select(&order)
-}
-
 /// Reads the training and test images that `args` point at.
 pub fn load_training_data(args: &DataArgs, seed: u64) -> anyhow::Result<LoadedData> {
     let dir = args
@@ -281,7 +275,7 @@ pub fn load_training_data(args: &DataArgs, seed: u64) -> anyhow::Result<LoadedDa
                     let train = folder::load_folder(&train_dir, layout, policy, None)?;
                     let test =
                         folder::load_folder(&test_dir, layout, policy, Some(&train.class_names))?;
-                    (shuffled(train, seed), test, None)
+                    (train, test, None)
                 }
                 None => {
                     let layout = folder::infer_layout(&dir, options)?;
@@ -330,13 +324,22 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     };
     let pixels = PixelScaling::fit(&data.train, normalize);
     let train_examples = pixels.examples(&data.train);
-    let test_examples = pixels.examples(&data.test);
-    let progress = fit_config.progress;
-    if progress {
+    // The bytes are no longer needed once widened to examples.
+    let ImageSet { ids: train_ids, .. } = data.train;
+    let split = DataSplit::new(
+        train_examples,
+        train_ids,
+        pixels.examples(&data.test),
+        data.test.ids,
+        &fit_config,
+        &class_names,
+    )?;
+    if fit_config.progress {
         eprintln!(
-            "{} training and {} test images of {}×{} {:?}, {} classes",
-            data.train.len(),
-            data.test.len(),
+            "{} training, {} validation and {} test images of {}×{} {:?}, {} classes",
+            split.train.len(),
+            split.validation.as_ref().map_or(0, Examples::len),
+            split.test.len(),
             layout.width,
             layout.height,
             layout.color,
@@ -344,7 +347,6 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         );
         eprintln!("{}", config.summary());
     }
-    drop(data.train);
 
     let mut manifest = ModelManifest::new(config, task);
     manifest.class_names = class_names;
@@ -354,14 +356,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         source: data.source,
     })?;
     let out = command.train.out_dir(APP, command.model.name());
-    let metrics = fit_test_and_save(
-        manifest,
-        &train_examples,
-        &test_examples,
-        &fit_config,
-        backend,
-        &out,
-    )?;
+    let metrics = fit_test_and_save(manifest, &split, &fit_config, backend, &out)?;
     Ok((metrics, out))
 }
 

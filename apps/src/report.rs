@@ -1,6 +1,7 @@
 //! What `train` leaves in `--out` and what `evaluate` prints, the same for every app:
 //! `model.bpk` + `model.json` (the model), `history.json` (per-epoch figures), `metrics.json`
-//! (test-set figures), `learning-curve.png` and, for classifiers, `confusion-matrix.png`.
+//! (test-set figures), `split.json` (which examples trained, validated and tested it),
+//! `learning-curve.png` and, for classifiers, `confusion-matrix.png`.
 
 use std::path::Path;
 
@@ -8,7 +9,6 @@ use anyhow::Context;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zoo_models::backend::BackendKind;
-use zoo_models::data::Examples;
 use zoo_models::inference::{Evaluation, Metrics, Predictions, evaluate};
 use zoo_models::model::Model;
 use zoo_models::prelude::Device;
@@ -17,6 +17,7 @@ use zoo_models::train::{FitConfig, History, StopReason, fit};
 
 use crate::error::LoadError;
 use crate::plots;
+use crate::split::{DataSplit, SPLIT_FILE, SplitIds};
 
 /// Batch size of `evaluate` and `predict`: inference only, so bigger than a training batch.
 pub const INFERENCE_BATCH: usize = 256;
@@ -156,10 +157,12 @@ pub fn save_training_run(
     manifest: &ModelManifest,
     history: &History,
     test: &TestMetrics,
+    split: &SplitIds,
     backend: BackendKind,
 ) -> anyhow::Result<MetricsFile> {
     store::save(out, model, manifest)?;
     write_json_atomic(&out.join(HISTORY_FILE), history)?;
+    write_json_atomic(&out.join(SPLIT_FILE), split)?;
     let metrics = MetricsFile {
         task: test.task().to_string(),
         model: manifest.model.name().to_string(),
@@ -183,20 +186,18 @@ pub fn save_training_run(
 }
 
 /// The part of `train` every app shares: the model is initialised from the seed on
-/// `backend`, fitted on `train`, tested on `test`, then saved into `out` with all the files
-/// above.
+/// `backend`, fitted on the split's training and validation examples, tested on its test
+/// examples, then saved into `out` with all the files above.
 pub fn fit_test_and_save(
     manifest: ModelManifest,
-    train: &Examples,
-    test: &Examples,
+    split: &DataSplit,
     fit_config: &FitConfig,
     backend: BackendKind,
     out: &Path,
 ) -> anyhow::Result<MetricsFile> {
     fit_test_and_save_with(
         manifest,
-        train,
-        test,
+        split,
         fit_config,
         backend,
         out,
@@ -204,12 +205,30 @@ pub fn fit_test_and_save(
     )
 }
 
+/// Says so when a run meant to converge ran out of epochs first.
+fn warn_unconverged(history: &History, fit_config: &FitConfig) {
+    if let (Some(convergence), StopReason::EpochBudget) = (&fit_config.convergence, &history.stop) {
+        let last_change = match history.epochs.as_slice() {
+            [.., before, last] => (before.loss - last.loss) / before.loss.abs(),
+            _ => f64::NAN,
+        };
+        eprintln!(
+            "warning: training did not converge within {} epochs (the loss fell by {:.1e} of \
+             itself in the last one; convergence is {} epochs in a row below {:.0e}); raise \
+             --epochs",
+            history.epochs_run(),
+            last_change,
+            convergence.patience,
+            convergence.tol
+        );
+    }
+}
+
 /// [`fit_test_and_save`] with the app's own test figures, computed from the trained model and
 /// its evaluation (the tabular app reports regression errors in the target's own units).
 pub fn fit_test_and_save_with(
     manifest: ModelManifest,
-    train: &Examples,
-    test: &Examples,
+    split: &DataSplit,
     fit_config: &FitConfig,
     backend: BackendKind,
     out: &Path,
@@ -218,8 +237,20 @@ pub fn fit_test_and_save_with(
     let device = backend.device()?;
     device.seed(fit_config.seed);
     let model = manifest.model.init(&device)?;
-    let fitted = fit(model, manifest.task, train, None, fit_config)?;
-    let evaluation = evaluate(&fitted.model, manifest.task, test, INFERENCE_BATCH)?;
+    // The split already holds the validation part out.
+    let fit_config = FitConfig {
+        validation_split: 0.0,
+        ..fit_config.clone()
+    };
+    let fitted = fit(
+        model,
+        manifest.task,
+        &split.train,
+        split.validation.as_ref(),
+        &fit_config,
+    )?;
+    warn_unconverged(&fitted.history, &fit_config);
+    let evaluation = evaluate(&fitted.model, manifest.task, &split.test, INFERENCE_BATCH)?;
     let metrics = test_metrics(&fitted.model, &evaluation, &manifest.class_names)?;
     save_training_run(
         out,
@@ -227,6 +258,7 @@ pub fn fit_test_and_save_with(
         &manifest,
         &fitted.history,
         &metrics,
+        &split.ids,
         backend,
     )
     .with_context(|| format!("saving to {}", out.display()))

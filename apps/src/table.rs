@@ -1,34 +1,22 @@
-//! Numeric tables: comma-separated (or another delimiter) through the `csv` crate, or columns
-//! separated by runs of whitespace as numpy writes them; plain or gzip; with metadata lines to
-//! skip and an optional header.
+//! Numeric tables: delimited (comma, semicolon, tab, …) through the `csv` crate, or columns
+//! separated by runs of whitespace as numpy writes them; plain or gzip, with or without a
+//! UTF-8 byte-order mark; with metadata lines to skip and an optional header.
 
 use std::path::Path;
 
+use crate::delimiter::{self, Delimiter};
 use crate::error::LoadError;
-use crate::files::read_maybe_gzip;
+use crate::files::read_text_file;
 use crate::text::{Column, Lines};
 
 /// How to read a table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableOptions {
-    /// A one-byte delimiter, or `None` for runs of whitespace.
-    pub delimiter: Option<u8>,
+    /// The field delimiter; `None` detects it from the first lines.
+    pub delimiter: Option<Delimiter>,
     pub header: bool,
     /// Lines to skip before the header or the first row (scikit-learn's metadata line).
     pub skip_rows: usize,
-}
-
-impl TableOptions {
-    /// `,` for `.csv` / `.csv.gz` files, whitespace otherwise, unless `delimiter` says.
-    pub fn for_file(path: &Path, delimiter: Option<u8>, header: bool, skip_rows: usize) -> Self {
-        let name = path.to_string_lossy().to_lowercase();
-        let is_csv = name.ends_with(".csv") || name.ends_with(".csv.gz");
-        Self {
-            delimiter: delimiter.or(is_csv.then_some(b',')),
-            header,
-            skip_rows,
-        }
-    }
 }
 
 /// The cells of a table, as text, with the line each row is on.
@@ -37,6 +25,8 @@ pub struct Table {
     pub header: Option<Vec<String>>,
     pub rows: Vec<Vec<String>>,
     pub lines: Vec<u64>,
+    /// The delimiter the table was read with (given or detected).
+    pub delimiter: Delimiter,
 }
 
 impl Table {
@@ -87,12 +77,17 @@ impl Table {
     }
 }
 
-/// Reads all rows; every row must have as many cells as the first.
+/// Reads all rows; every row must have as many cells as the first. Without a delimiter in
+/// `options`, it is detected; a file no delimiter splits is read as one column.
 pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table, LoadError> {
-    let bytes = read_maybe_gzip(path)?;
+    let bytes = read_text_file(path)?;
+    let delimiter = options
+        .delimiter
+        .or_else(|| delimiter::detect(&bytes, options.skip_rows, true))
+        .unwrap_or(Delimiter::Whitespace);
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
-    match options.delimiter {
-        Some(delimiter) => {
+    match delimiter {
+        Delimiter::Byte(delimiter) => {
             let lines = Lines::new(&bytes);
             let mut reader = csv::ReaderBuilder::new()
                 .delimiter(delimiter)
@@ -106,11 +101,15 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table, LoadErro
             }
             rows.retain(|(_, cells)| !(cells.len() == 1 && cells[0].is_empty()));
         }
-        None => {
+        Delimiter::Whitespace => {
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| LoadError::new(path, format!("not UTF-8 text: {e}")))?;
             for (i, line) in text.lines().enumerate() {
-                let cells: Vec<String> = line.split_whitespace().map(String::from).collect();
+                // Quotes around a header's names are not part of them.
+                let cells: Vec<String> = line
+                    .split_whitespace()
+                    .map(|cell| cell.trim_matches('"').to_string())
+                    .collect();
                 if !cells.is_empty() {
                     rows.push((i as u64 + 1, cells));
                 }
@@ -149,6 +148,7 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table, LoadErro
         header,
         rows,
         lines,
+        delimiter,
     })
 }
 
@@ -160,10 +160,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        read_table(
-            &path,
-            &TableOptions::for_file(&path, None, header, skip_rows),
-        )
+        let options = TableOptions {
+            delimiter: None,
+            header,
+            skip_rows,
+        };
+        read_table(&path, &options)
     }
 
     #[test]
@@ -185,6 +187,32 @@ mod tests {
         let table = read("t.txt", "1  2\t3\n\n4 5 6\n", false, 0).unwrap();
         assert_eq!((table.rows.len(), table.lines.clone()), (2, vec![1, 3]));
         assert_eq!(table.number(1, 2, Path::new("t.txt")).unwrap(), 6.0);
+        assert_eq!(table.delimiter, Delimiter::Whitespace);
+    }
+
+    #[test]
+    fn semicolons_tabs_bom_crlf_and_quoted_headers_whatever_the_extension() {
+        let table = read(
+            "t.data",
+            "\u{feff}\"x 1\";\"y\"\r\n1.5;2\r\n3;4\r\n",
+            true,
+            0,
+        )
+        .unwrap();
+        assert_eq!(table.delimiter, Delimiter::Byte(b';'));
+        assert_eq!(
+            table.header.as_deref(),
+            Some(["x 1", "y"].map(String::from).as_slice())
+        );
+        assert_eq!(table.rows, [["1.5", "2"], ["3", "4"]]);
+        assert_eq!(table.lines, [2, 3]);
+        let table = read("t.csv", "a\tb\n1\t2\n", true, 0).unwrap();
+        assert_eq!(table.delimiter, Delimiter::Byte(b'\t'));
+        let table = read("t", "\"a\" \"b\"\n1 2\n", true, 0).unwrap();
+        assert_eq!(
+            table.header.as_deref(),
+            Some(["a", "b"].map(String::from).as_slice())
+        );
     }
 
     #[test]

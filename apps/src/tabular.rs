@@ -13,8 +13,10 @@ use zoo_models::prelude::*;
 use zoo_models::preprocess::Standardizer;
 
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
+use crate::delimiter::Delimiter;
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save_with};
+use crate::split::{DataSplit, ExampleId, rows, rows_at};
 use crate::table::{TableOptions, read_table};
 use crate::text::Column;
 
@@ -65,19 +67,14 @@ impl TabularModel {
         }
     }
 
-    /// Training defaults, chosen on the bundled datasets (see the README). Linear regression
-    /// takes the whole table as one batch: full-batch Adam reaches the least-squares solution
-    /// (test R² equal to 4 decimals on diabetes), where mini-batches leave it jittering around.
+    /// Training defaults (see the README). Linear and logistic regression are convex: L-BFGS
+    /// on the whole table trains them until the loss stops falling, within a generous budget
+    /// of iterations, as scikit-learn's solvers do; logistic regression with scikit-learn's
+    /// default penalty, C = 1.
     pub fn fit_defaults(self) -> FitConfig {
         match self {
-            TabularModel::Linear => FitConfig::new()
-                .with_batch_size(1024)
-                .with_epochs(300)
-                .with_learning_rate(0.3),
-            TabularModel::Logistic => FitConfig::new()
-                .with_batch_size(32)
-                .with_epochs(100)
-                .with_learning_rate(1e-2),
+            TabularModel::Linear => FitConfig::lbfgs_until_converged(),
+            TabularModel::Logistic => FitConfig::lbfgs_until_converged().with_penalty_c(Some(1.0)),
             TabularModel::Mlp => FitConfig::new()
                 .with_batch_size(32)
                 .with_epochs(100)
@@ -128,9 +125,10 @@ pub struct SourceArgs {
     /// Lines to skip at the start (scikit-learn's CSVs begin with a metadata line).
     #[arg(long, default_value_t = 0)]
     pub skip_rows: usize,
-    /// Field delimiter, one character [default: `,` for .csv, whitespace otherwise].
+    /// Field delimiter: one character, `tab` or `whitespace` [default: detected from the first
+    /// lines: `,`, `;`, tab or whitespace, whatever the file's name].
     #[arg(long)]
-    pub delimiter: Option<char>,
+    pub delimiter: Option<Delimiter>,
 }
 
 #[derive(Args, Debug)]
@@ -170,7 +168,8 @@ pub struct EvaluateCommand {
 pub struct PredictCommand {
     #[command(flatten)]
     pub saved: SavedModelArgs,
-    /// Rows of feature values, comma- or whitespace-separated [default: standard input].
+    /// Rows of feature values separated by commas, semicolons or whitespace [default: standard
+    /// input].
     #[arg(long)]
     pub data: Option<PathBuf>,
 }
@@ -189,7 +188,56 @@ pub enum Targets {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadedTable {
     pub features: Features,
+    /// The feature columns' header names, or `column N` (N counts the file's columns from 0).
+    pub feature_names: Vec<String>,
     pub targets: Targets,
+}
+
+/// Class names in order: numerically when every name is a number, else as text (mixing the
+/// two orders would be no order at all: 9 < 10 by number, 10 < 5x < 9 as text).
+fn sort_class_names(names: &mut Vec<String>) {
+    names.sort();
+    names.dedup();
+    let numbers: Option<Vec<f64>> = names.iter().map(|n| n.parse::<f64>().ok()).collect();
+    if let Some(numbers) = numbers {
+        let mut by_number: Vec<(f64, String)> = numbers.into_iter().zip(names.drain(..)).collect();
+        by_number.sort_by(|a, b| a.0.total_cmp(&b.0));
+        names.extend(by_number.into_iter().map(|(_, name)| name));
+    }
+}
+
+/// Gives a training table and its test table the same classes, the union of both, so a class
+/// that only one of them holds keeps its meaning (and the split names it in a warning).
+fn unify_classes(train: &mut LoadedTable, test: &mut LoadedTable) {
+    let (
+        Targets::Classes {
+            labels: train_labels,
+            names: train_names,
+        },
+        Targets::Classes {
+            labels: test_labels,
+            names: test_names,
+        },
+    ) = (&mut train.targets, &mut test.targets)
+    else {
+        return;
+    };
+    let mut names: Vec<String> = train_names
+        .iter()
+        .chain(test_names.iter())
+        .cloned()
+        .collect();
+    sort_class_names(&mut names);
+    for (labels, own) in [(train_labels, &*train_names), (test_labels, &*test_names)] {
+        labels.iter_mut().for_each(|l| {
+            *l = names
+                .iter()
+                .position(|n| *n == own[*l])
+                .expect("in the union")
+        });
+    }
+    *train_names = names.clone();
+    *test_names = names;
 }
 
 fn number_targets(path: &Path, options: &TableOptions) -> Result<Vec<f32>, LoadError> {
@@ -222,6 +270,9 @@ pub fn load(source: &SourceArgs, task: TaskKind) -> anyhow::Result<LoadedTable> 
                 unreachable!("a classification file")
             };
             Ok(LoadedTable {
+                feature_names: (0..data.examples.features.n_features())
+                    .map(|c| format!("column {c}"))
+                    .collect(),
                 features: data.examples.features,
                 targets: Targets::Classes {
                     labels,
@@ -234,16 +285,18 @@ pub fn load(source: &SourceArgs, task: TaskKind) -> anyhow::Result<LoadedTable> 
             let targets = bundled("sklearn-diabetes/diabetes_target.csv.gz");
             // Despite their names, both files are whitespace-separated.
             let options = TableOptions {
-                delimiter: None,
+                delimiter: Some(Delimiter::Whitespace),
                 header: false,
                 skip_rows: 0,
             };
             load_columns(&features, &options, None, Some(&targets), task)
         }
         (None, Some(path)) => {
-            let delimiter = source.delimiter.map(|c| c as u8);
-            let header = source.header || matches!(source.target, Some(Column::Name(_)));
-            let options = TableOptions::for_file(path, delimiter, header, source.skip_rows);
+            let options = TableOptions {
+                delimiter: source.delimiter,
+                header: source.header || matches!(source.target, Some(Column::Name(_))),
+                skip_rows: source.skip_rows,
+            };
             load_columns(
                 path,
                 &options,
@@ -273,8 +326,27 @@ fn load_columns(
         .filter(|c| Some(*c) != target_column)
         .collect();
     if feature_columns.is_empty() {
-        return Err(LoadError::new(path, "no feature columns besides the target").into());
+        return Err(LoadError::new(
+            path,
+            format!(
+                "every row holds a single field, so there is no feature column besides the \
+                 target: no {} separates the columns of this file; name the separator with \
+                 --delimiter",
+                match table.delimiter {
+                    Delimiter::Whitespace => "`,`, `;`, tab or space".to_string(),
+                    given => given.to_string(),
+                }
+            ),
+        )
+        .into());
     }
+    let feature_names = feature_columns
+        .iter()
+        .map(|&c| match &table.header {
+            Some(header) => header[c].clone(),
+            None => format!("column {c}"),
+        })
+        .collect();
     let mut values = Vec::with_capacity(table.rows.len() * feature_columns.len());
     for row in 0..table.rows.len() {
         for &column in &feature_columns {
@@ -284,7 +356,12 @@ fn load_columns(
     let features = Features::new(values, feature_columns.len())?;
     let targets = match (task, target_file, target_column) {
         (TaskKind::Regression, Some(file), _) => {
-            let numbers = number_targets(file, &TableOptions::for_file(file, None, false, 0))?;
+            let options = TableOptions {
+                delimiter: None,
+                header: false,
+                skip_rows: 0,
+            };
+            let numbers = number_targets(file, &options)?;
             if numbers.len() != features.len() {
                 return Err(LoadError::new(
                     file,
@@ -307,11 +384,7 @@ fn load_columns(
         (TaskKind::Classification, None, Some(column)) => {
             let cells: Vec<&str> = table.rows.iter().map(|r| r[column].as_str()).collect();
             let mut names: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
-            names.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
-                (Ok(x), Ok(y)) => x.total_cmp(&y),
-                _ => a.cmp(b),
-            });
-            names.dedup();
+            sort_class_names(&mut names);
             let labels = cells
                 .iter()
                 .map(|c| names.iter().position(|n| n == c).expect("listed"))
@@ -323,7 +396,11 @@ fn load_columns(
         }
         (_, None, None) => unreachable!("a target column or file"),
     };
-    Ok(LoadedTable { features, targets })
+    Ok(LoadedTable {
+        features,
+        feature_names,
+        targets,
+    })
 }
 
 /// Standardisation of a regression target, undone for reporting and prediction.
@@ -345,14 +422,18 @@ pub struct TabularPreprocessing {
     pub seed: u64,
 }
 
-/// Training and test examples, unscaled.
+/// Examples with the ids of their rows.
+type Part = (Examples, Vec<ExampleId>);
+
+/// Training and test examples, unscaled, in the split's order: a stratified (classification)
+/// seeded share of the data, or all of it against the test table.
 fn split(
     data: &LoadedTable,
     test_data: Option<&LoadedTable>,
     fraction: f64,
     seed: u64,
     path: &Path,
-) -> anyhow::Result<(Examples, Examples)> {
+) -> anyhow::Result<(Part, Part)> {
     let examples = |t: &LoadedTable| -> anyhow::Result<Examples> {
         let targets = match &t.targets {
             Targets::Numbers(values) => TargetData::Values {
@@ -367,22 +448,46 @@ fn split(
         Ok(Examples::new(t.features.clone(), targets)?)
     };
     let all = examples(data)?;
-    let (train, test) = match test_data {
-        Some(test) => (all.clone(), examples(test)?),
-        None => all
-            .train_test_split(fraction, seed)
-            .map_err(|e| LoadError::new(path, e.to_string()))?,
+    Ok(match test_data {
+        Some(test) => {
+            let test = examples(test)?;
+            let test_ids = rows(test.len());
+            ((all.clone(), rows(all.len())), (test, test_ids))
+        }
+        None => {
+            let (train, test) = all
+                .targets
+                .train_test_indices(fraction, seed)
+                .map_err(|e| LoadError::new(path, e.to_string()))?;
+            (
+                (all.select(&train), rows_at(&train)),
+                (all.select(&test), rows_at(&test)),
+            )
+        }
+    })
+}
+
+/// The table `source` names and the test table, when there is one, with the same classes.
+fn load_with_test(
+    source: &SourceArgs,
+    test_data: Option<&Path>,
+    task: TaskKind,
+) -> anyhow::Result<(LoadedTable, Option<LoadedTable>)> {
+    let mut data = load(source, task)?;
+    let test = match test_data {
+        Some(path) => {
+            let test_source = SourceArgs {
+                data: Some(path.to_path_buf()),
+                dataset: None,
+                ..source.clone()
+            };
+            let mut test = load(&test_source, task)?;
+            unify_classes(&mut data, &mut test);
+            Some(test)
+        }
+        None => None,
     };
-    if test_data.is_some() {
-        // Rows in file order may be sorted (by class, by date), and Keras' validation split
-        // takes the last ones: shuffle them as the split of a single file does.
-        use rand::SeedableRng;
-        use rand::seq::SliceRandom;
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-        return Ok((train.select(&order), test));
-    }
-    Ok((train, test))
+    Ok((data, test))
 }
 
 fn source_path(source: &SourceArgs) -> PathBuf {
@@ -431,19 +536,8 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
     let source_name = source_path(&source);
     source.data = source.data.as_deref().map(absolute);
     source.target_file = source.target_file.as_deref().map(absolute);
-    let data = load(&source, task_kind)?;
-    let test_table = match &command.test_data {
-        Some(path) => Some(load(
-            &SourceArgs {
-                data: Some(path.clone()),
-                dataset: None,
-                ..source.clone()
-            },
-            task_kind,
-        )?),
-        None => None,
-    };
-    let (mut train_examples, mut test_examples) = split(
+    let (data, test_table) = load_with_test(&source, command.test_data.as_deref(), task_kind)?;
+    let ((mut train_examples, train_ids), (mut test_examples, test_ids)) = split(
         &data,
         test_table.as_ref(),
         command.test_split,
@@ -451,16 +545,34 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
         &source_name,
     )?;
 
-    let scaler = Standardizer::fit(&train_examples.features)
-        .map_err(|e| LoadError::new(&source_name, e.to_string()))?;
+    let scaler = Standardizer::fit(&train_examples.features);
+    if !scaler.constant_columns.is_empty() {
+        let names: Vec<&str> = scaler
+            .constant_columns
+            .iter()
+            .map(|&c| data.feature_names[c].as_str())
+            .collect();
+        eprintln!(
+            "warning: {}: {} constant in the training rows: kept, standardised to 0",
+            source_name.display(),
+            match names.as_slice() {
+                [one] => format!("column `{one}` is"),
+                many => format!("columns `{}` are", many.join("`, `")),
+            }
+        );
+    }
     scaler.transform(&mut train_examples.features);
     scaler.transform(&mut test_examples.features);
     let target_scaling = match &mut train_examples.targets {
         TargetData::Values { values, .. } => {
-            let column = Features::new(values.clone(), 1)?;
-            let stats = Standardizer::fit(&column).map_err(|_| {
-                LoadError::new(&source_name, "the target is constant in the training rows")
-            })?;
+            let stats = Standardizer::fit(&Features::new(values.clone(), 1)?);
+            if !stats.constant_columns.is_empty() {
+                return Err(LoadError::new(
+                    &source_name,
+                    "the target is constant in the training rows: there is nothing to predict",
+                )
+                .into());
+            }
             let scaling = TargetScaling {
                 mean: stats.mean[0],
                 std: stats.std[0],
@@ -495,32 +607,35 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
         )),
     };
     config.validate_for(task)?;
+    let split = DataSplit::new(
+        train_examples,
+        train_ids,
+        test_examples,
+        test_ids,
+        &fit_config,
+        &class_names,
+    )?;
     if fit_config.progress {
         eprintln!(
-            "{} training and {} test rows, {n} features",
-            train_examples.len(),
-            test_examples.len()
+            "{} training, {} validation and {} test rows, {n} features",
+            split.train.len(),
+            split.validation.as_ref().map_or(0, Examples::len),
+            split.test.len()
         );
         eprintln!("{}", config.summary());
     }
 
-    // The exact fit on the rows gradient descent fits (the validation split held out), tested
+    // The exact fit on the rows gradient descent fits (the validation part held out), tested
     // on the same test rows: what gradient descent should match.
-    let fitted_rows = if fit_config.validation_split > 0.0 {
-        train_examples.split_last(fit_config.validation_split)?.0
-    } else {
-        train_examples.clone()
-    };
-    let closed_form_r2 = match (model_kind, &fitted_rows.targets, &test_examples.targets) {
+    let closed_form_r2 = match (model_kind, &split.train.targets, &split.test.targets) {
         (
             TabularModel::Linear,
             TargetData::Values { values: y, .. },
             TargetData::Values { values: y_test, .. },
         ) => {
-            let (w, b) = least_squares(&fitted_rows.features, y).ok_or_else(|| {
-                LoadError::new(&source_name, "the feature columns are linearly dependent")
-            })?;
-            let predicted: Vec<f64> = test_examples
+            let (w, b) = least_squares(&split.train.features, y);
+            let predicted: Vec<f64> = split
+                .test
                 .features
                 .rows()
                 .map(|r| b + r.iter().zip(&w).map(|(x, w)| *x as f64 * w).sum::<f64>())
@@ -546,13 +661,12 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
     let out = command.train.out_dir(APP, model_kind.name());
     let metrics = fit_test_and_save_with(
         manifest,
-        &train_examples,
-        &test_examples,
+        &split,
         &fit_config,
         backend,
         &out,
         |model, evaluation, names| {
-            test_metrics(model, evaluation, names, &test_examples, target_scaling)
+            test_metrics(model, evaluation, names, &split.test, target_scaling)
         },
     )?;
     Ok((metrics, out, closed_form_r2))
@@ -596,19 +710,8 @@ pub type SavedModel = report::SavedModel<TabularPreprocessing>;
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
     let saved: SavedModel = command.saved.load(APP)?;
     let p = &saved.preprocessing;
-    let data = load(&p.source, p.task)?;
-    let test_table = match &p.test_data {
-        Some(path) => Some(load(
-            &SourceArgs {
-                data: Some(path.clone()),
-                dataset: None,
-                ..p.source.clone()
-            },
-            p.task,
-        )?),
-        None => None,
-    };
-    let (_, mut test) = split(
+    let (data, test_table) = load_with_test(&p.source, p.test_data.as_deref(), p.task)?;
+    let (_, (mut test, _)) = split(
         &data,
         test_table.as_ref(),
         p.test_split,
@@ -643,7 +746,7 @@ pub fn predict_rows(command: &PredictCommand, input: &str) -> anyhow::Result<Vec
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, line)| {
-            line.split(|c: char| c == ',' || c.is_whitespace())
+            line.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
                 .filter(|c| !c.is_empty())
                 .map(|cell| {
                     cell.parse::<f32>().map_err(|_| {
@@ -720,4 +823,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_sort_by_number_only_when_all_are_numbers() {
+        let sorted = |names: &[&str]| {
+            let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            sort_class_names(&mut names);
+            names
+        };
+        assert_eq!(sorted(&["10", "9", "2.5", "9"]), ["2.5", "9", "10"]);
+        assert_eq!(sorted(&["10", "9", "5x"]), ["10", "5x", "9"]);
+    }
 }

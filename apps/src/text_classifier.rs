@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use zoo_models::prelude::*;
 
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
+use crate::delimiter::Delimiter;
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
+use crate::split::{DataSplit, rows, rows_at};
 use crate::text::features::{TfidfConfig, TfidfVectorizer};
 use crate::text::{Column, LabelledTexts, TableFormat, read_table};
 
@@ -37,6 +39,12 @@ pub enum Command {
     Predict(PredictCommand),
 }
 
+/// The default C of logistic regression on TF-IDF features. TF-IDF rows have unit length spread
+/// over thousands of columns, so scikit-learn's C = 1 holds the weights back hard: on SMS spam
+/// it gave test accuracy 0.9794 (spam F1 0.916), C = 10 gave 0.9857 (0.943) and the lowest
+/// validation loss short of C = 100, which tested the same (README, "Text classifier").
+const TEXT_LOGISTIC_C: f64 = 10.0;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TextModel {
     /// Logistic regression (binary or multinomial) on the TF-IDF features.
@@ -53,14 +61,18 @@ impl TextModel {
         }
     }
 
-    /// Training defaults, chosen on SMS spam (see the README). TF-IDF rows have unit length
-    /// spread over many columns, so each weight sees small inputs: logistic regression needs a
-    /// larger step than the usual 1e-3 to get anywhere in a few epochs.
+    /// Training defaults (see the README). Logistic regression is convex: L-BFGS on the whole
+    /// training set trains it until the loss stops falling, with an L2 penalty, as
+    /// scikit-learn's solver does. The MLP takes Adam on mini-batches for a few epochs.
     pub fn fit_defaults(self) -> FitConfig {
-        let config = FitConfig::new().with_batch_size(32);
         match self {
-            TextModel::Logistic => config.with_epochs(10).with_learning_rate(1e-2),
-            TextModel::Mlp => config.with_epochs(5).with_learning_rate(1e-3),
+            TextModel::Logistic => {
+                FitConfig::lbfgs_until_converged().with_penalty_c(Some(TEXT_LOGISTIC_C))
+            }
+            TextModel::Mlp => FitConfig::new()
+                .with_batch_size(32)
+                .with_epochs(5)
+                .with_learning_rate(1e-3),
         }
     }
 
@@ -102,22 +114,13 @@ fn parse_optional_range(text: &str) -> Result<CharNgrams, String> {
     }
 }
 
-fn parse_delimiter(text: &str) -> Result<u8, String> {
-    match text {
-        "\\t" | "tab" => Ok(b'\t'),
-        _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
-        _ => Err(format!(
-            "the delimiter must be one ASCII character or `tab`, got `{text}`"
-        )),
-    }
-}
-
 /// How to read the delimited files.
 #[derive(Args, Debug, Clone)]
 pub struct TableArgs {
-    /// Field delimiter: one character, or `tab` [default: `,` for .csv, tab otherwise].
-    #[arg(long, value_parser = parse_delimiter)]
-    pub delimiter: Option<u8>,
+    /// Field delimiter: one character, or `tab` [default: detected from the first lines: tab,
+    /// `;` or `,`, whatever the file's name].
+    #[arg(long)]
+    pub delimiter: Option<Delimiter>,
     /// The label column: a 0-based index or a header name.
     #[arg(long, default_value = "0")]
     pub label_column: Column,
@@ -142,7 +145,7 @@ fn switch(on: bool, off: bool) -> Option<bool> {
 }
 
 impl TableArgs {
-    pub fn format(&self, path: &Path) -> TableFormat {
+    pub fn format(&self, path: &Path) -> Result<TableFormat, LoadError> {
         TableFormat::for_file(
             path,
             self.delimiter,
@@ -255,25 +258,24 @@ pub struct TextPreprocessing {
     pub test: TestSource,
 }
 
-/// Sorted distinct labels: the classes, in label order.
-fn classes_of(data: &LabelledTexts) -> Vec<String> {
-    data.labels
-        .iter()
-        .cloned()
+/// Sorted distinct labels of `sets`: the classes, in label order.
+fn classes_of(sets: &[&LabelledTexts]) -> Vec<String> {
+    sets.iter()
+        .flat_map(|set| set.labels.iter().cloned())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
 }
 
-/// The stratified split of `data`, `(train, test)`, warning about labels too rare to be on
-/// both sides.
+/// The indices of a stratified split of `data`, `(train, test)`, warning about labels too rare
+/// to be on both sides.
 fn split(
     data: &LabelledTexts,
     classes: &[String],
     fraction: f64,
     seed: u64,
     path: &Path,
-) -> anyhow::Result<(LabelledTexts, LabelledTexts)> {
+) -> anyhow::Result<(Vec<usize>, Vec<usize>)> {
     let labels = data.class_indices(classes, path)?;
     for (class, name) in classes.iter().enumerate() {
         let count = labels.iter().filter(|&&l| l == class).count();
@@ -288,10 +290,9 @@ fn split(
         labels,
         n_classes: classes.len(),
     };
-    let (train, test) = targets
+    Ok(targets
         .train_test_indices(fraction, seed)
-        .map_err(|e| LoadError::new(path, e.to_string()))?;
-    Ok((data.select(&train), data.select(&test)))
+        .map_err(|e| LoadError::new(path, e.to_string()))?)
 }
 
 fn examples(
@@ -322,25 +323,36 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         .data
         .clone()
         .unwrap_or_else(|| data_dir().join("sms-spam/SMSSpamCollection"));
-    let format = command.table.format(&path);
+    let format = command.table.format(&path)?;
     let data = read_table(&path, &format)?;
-    let (train_texts, test_texts, test_path, test_source) = match &command.test_data {
-        Some(test_path) => {
-            let test = read_table(test_path, &format)?;
-            let source = TestSource::File(absolute(test_path));
-            (data, test, test_path.clone(), source)
-        }
-        None => {
-            let classes = classes_of(&data);
-            let (train, test) = split(&data, &classes, command.test_split, seed, &path)?;
-            let source = TestSource::Split {
-                fraction: command.test_split,
-                seed,
-            };
-            (train, test, path.clone(), source)
-        }
-    };
-    let classes = classes_of(&train_texts);
+    let (train_texts, train_ids, test_texts, test_ids, test_path, test_source) =
+        match &command.test_data {
+            Some(test_path) => {
+                let test = read_table(test_path, &format)?;
+                let source = TestSource::File(absolute(test_path));
+                let (train_ids, test_ids) = (rows(data.len()), rows(test.len()));
+                (data, train_ids, test, test_ids, test_path.clone(), source)
+            }
+            None => {
+                let classes = classes_of(&[&data]);
+                let (train, test) = split(&data, &classes, command.test_split, seed, &path)?;
+                let source = TestSource::Split {
+                    fraction: command.test_split,
+                    seed,
+                };
+                (
+                    data.select(&train),
+                    rows_at(&train),
+                    data.select(&test),
+                    rows_at(&test),
+                    path.clone(),
+                    source,
+                )
+            }
+        };
+    // The classes are those of both files, so that a test label training never saw is named
+    // in a warning rather than refused.
+    let classes = classes_of(&[&train_texts, &test_texts]);
     if classes.len() < 2 {
         return Err(LoadError::new(
             &path,
@@ -350,8 +362,14 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     }
     let vectorizer = TfidfVectorizer::fit(feature_config, &train_texts.texts)
         .map_err(|e| LoadError::new(&path, e))?;
-    let train_examples = examples(&vectorizer, &train_texts, &classes, &path)?;
-    let test_examples = examples(&vectorizer, &test_texts, &classes, &test_path)?;
+    let split = DataSplit::new(
+        examples(&vectorizer, &train_texts, &classes, &path)?,
+        train_ids,
+        examples(&vectorizer, &test_texts, &classes, &test_path)?,
+        test_ids,
+        &fit_config,
+        &classes,
+    )?;
 
     let task = Task::classification(classes.len());
     let config = command.model.config(
@@ -363,9 +381,10 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     config.validate_for(task)?;
     if fit_config.progress {
         eprintln!(
-            "{} training and {} test texts, {} classes, {} terms",
-            train_examples.len(),
-            test_examples.len(),
+            "{} training, {} validation and {} test texts, {} classes, {} terms",
+            split.train.len(),
+            split.validation.as_ref().map_or(0, Examples::len),
+            split.test.len(),
             classes.len(),
             vectorizer.n_features()
         );
@@ -381,14 +400,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         test: test_source,
     })?;
     let out = command.train.out_dir(APP, command.model.name());
-    let metrics = fit_test_and_save(
-        manifest,
-        &train_examples,
-        &test_examples,
-        &fit_config,
-        backend,
-        &out,
-    )?;
+    let metrics = fit_test_and_save(manifest, &split, &fit_config, backend, &out)?;
     Ok((metrics, out))
 }
 
@@ -406,10 +418,8 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
         }
         (None, TestSource::Split { fraction, seed }) => {
             let data = read_table(&p.data, &p.format)?;
-            (
-                split(&data, classes, *fraction, *seed, &p.data)?.1,
-                p.data.clone(),
-            )
+            let (_, test) = split(&data, classes, *fraction, *seed, &p.data)?;
+            (data.select(&test), p.data.clone())
         }
     };
     let examples = examples(&p.vectorizer, &test, classes, &path)?;

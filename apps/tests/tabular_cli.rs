@@ -16,7 +16,7 @@ fn bad_tables_name_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("table.csv");
     let data = path.to_str().unwrap();
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 6] = [
         (
             "1,2,3\n4,five,6\n",
             &[],
@@ -24,10 +24,11 @@ fn bad_tables_name_line_and_column() {
         ),
         ("1,2,3\n4,,6\n", &[], "line 2, column 1: missing value"),
         (
-            "1,7,3\n4,7,6\n2,7,1\n3,7,2\n5,7,9\n",
+            "1,2,7\n4,3,7\n2,5,7\n3,1,7\n5,8,7\n",
             &[],
-            "column 1 is constant (7)",
+            "the target is constant in the training rows",
         ),
+        ("1\n2\n3\n", &[], "every row holds a single field"),
         (
             "1,2,3\n4,5,6\n",
             &["--target", "3"],
@@ -116,4 +117,35 @@ fn predict_reads_rows_from_standard_input() {
     ]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/no/such/rows.csv: cannot read"));
+}
+
+#[test]
+fn a_run_that_does_not_converge_in_its_budget_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let train = |epochs: &str| {
+        run(&[
+            "train",
+            "--dataset",
+            "iris",
+            "--epochs",
+            epochs,
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let short = train("2");
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(short.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: training did not converge within 2 epochs"),
+        "{stderr}"
+    );
+    let enough = train("1000");
+    let stderr = String::from_utf8_lossy(&enough.stderr);
+    assert!(
+        enough.status.success() && !stderr.contains("warning"),
+        "{stderr}"
+    );
 }

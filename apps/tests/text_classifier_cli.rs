@@ -72,7 +72,7 @@ fn bad_files_are_reported_with_file_and_line() {
 }
 
 #[test]
-fn a_label_seen_once_is_a_warning_and_unknown_test_labels_an_error() {
+fn rare_and_test_only_labels_are_warnings_and_labels_a_model_lacks_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("texts.tsv");
     corpus(&data);
@@ -97,9 +97,10 @@ fn a_label_seen_once_is_a_warning_and_unknown_test_labels_an_error() {
         "{stderr}"
     );
 
+    // A label only the test file has is counted as missed, with a warning.
     let test = dir.path().join("test.tsv");
     std::fs::write(&test, "ham\tlunch today\nother\tsomething\n").unwrap();
-    let stderr = fails(&[
+    let output = run(&[
         "train",
         "--data",
         data.to_str().unwrap(),
@@ -109,8 +110,23 @@ fn a_label_seen_once_is_a_warning_and_unknown_test_labels_an_error() {
         "--out",
         out.to_str().unwrap(),
     ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("test.tsv: line 2: unknown label `other`"),
+        stderr.contains("warning: the test set holds examples of `other` but training has none"),
+        "{stderr}"
+    );
+    // A saved model cannot score a label it does not know.
+    std::fs::write(&test, "ham\tlunch today\nanother\tsomething\n").unwrap();
+    let stderr = fails(&[
+        "evaluate",
+        "--model-dir",
+        out.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr.contains("test.tsv: line 2: unknown label `another`"),
         "{stderr}"
     );
 }

@@ -181,7 +181,9 @@ pub fn measure(
     let train_indices: Vec<usize> = (0..bench.train_batch).collect();
 
     let mut trainable = model.clone().train();
-    let mut optimizer = OptimizerConfig::adam().init();
+    let mut optimizer = OptimizerConfig::adam()
+        .init()
+        .expect("a mini-batch optimizer");
     let mut train_step = || -> Result<usize> {
         let batch = train_data.batch(&train_indices, &trainable.device());
         let outcome;
@@ -191,6 +193,7 @@ pub fn measure(
             case.task,
             batch,
             bench.learning_rate,
+            0.0,
         );
         // Reading the loss waits for the device, so the time covers the whole step.
         let loss = outcome.loss.into_scalar::<f32>();

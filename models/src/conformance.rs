@@ -181,7 +181,9 @@ fn after_gradient_step(model: &Model, task: Task, data: &Examples) -> Result<(f3
     let loss = task.loss(model.forward(batch.inputs), &batch.targets);
     let loss_value = loss.clone().into_scalar::<f32>();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    let mut sgd = OptimizerConfig::sgd(0.0).init();
+    let mut sgd = OptimizerConfig::sgd(0.0)
+        .init()
+        .expect("a mini-batch optimizer");
     let stepped = sgd.step(1.0, model, grads);
     Ok((loss_value, parameters(&stepped.valid())))
 }
@@ -197,7 +199,9 @@ fn train_steps(
 ) -> Model {
     let mut model = model.clone().train();
     let device = model.device();
-    let mut optimizer = OptimizerConfig::adam().init();
+    let mut optimizer = OptimizerConfig::adam()
+        .init()
+        .expect("a mini-batch optimizer");
     let batches: Vec<Vec<usize>> = (0..data.len())
         .collect::<Vec<_>>()
         .chunks(batch_size)

@@ -4,11 +4,13 @@
 //! channels × height × width), so one feature matrix type serves all of them.
 
 use std::ops::Range;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::task::{BatchTargets, Task};
 
@@ -46,9 +48,46 @@ pub enum DataError {
     #[error("{0}")]
     TaskMismatch(String),
     #[error(
-        "validation split {fraction} of {examples} examples leaves an empty training or validation set"
+        "a split of {fraction} of {examples} examples leaves an empty training or held-out set"
     )]
     EmptySplit { fraction: f64, examples: usize },
+    #[error(
+        "the training part holds examples of {found} class(es) only; a classifier needs at least two"
+    )]
+    TooFewTrainingClasses { found: usize },
+}
+
+/// How a validation or test set is held out of the training data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Holdout {
+    /// A seeded random share of each class (of all examples, for regression): a file sorted
+    /// by class still gives every class to both sides, and no class loses its last training
+    /// example to the held-out side.
+    #[default]
+    Stratified,
+    /// Keras' `validation_split`: the last fraction of the examples, in file order.
+    Last,
+}
+
+impl FromStr for Holdout {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "stratified" => Ok(Holdout::Stratified),
+            "last" => Ok(Holdout::Last),
+            _ => Err(format!("`{text}` is not a holdout: use stratified or last")),
+        }
+    }
+}
+
+impl std::fmt::Display for Holdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Holdout::Stratified => "stratified",
+            Holdout::Last => "last",
+        })
+    }
 }
 
 /// NaN or infinity in a row-major matrix, reported by row and column.
@@ -187,42 +226,106 @@ impl TargetData {
         self.len() == 0
     }
 
-    /// Shuffled indices of a train/test split with `test_fraction` of the examples in the
-    /// test set. Classes are split one by one (stratified), so both sides keep the class
-    /// proportions. Returns `(train, test)`, each in shuffled order.
+    /// Indices of a split with `fraction` of the examples held out, as `holdout` says.
+    /// Returns `(train, held_out)`: shuffled for [`Holdout::Stratified`], in order for
+    /// [`Holdout::Last`].
+    pub fn split_indices(
+        &self,
+        fraction: f64,
+        holdout: Holdout,
+        seed: u64,
+    ) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+        let n = self.len();
+        let (train, held_out) = match holdout {
+            Holdout::Stratified => self.stratified_indices(fraction, seed),
+            Holdout::Last => {
+                // Keras' own arithmetic: `split_at = floor(n * (1 - validation_split))`.
+                let n_train = ((n as f64 * (1.0 - fraction)).floor().max(0.0) as usize).min(n);
+                ((0..n_train).collect(), (n_train..n).collect())
+            }
+        };
+        if train.is_empty() || held_out.is_empty() {
+            return Err(DataError::EmptySplit {
+                fraction,
+                examples: n,
+            });
+        }
+        Ok((train, held_out))
+    }
+
+    /// A seeded train/test split with `test_fraction` of the examples in the test set,
+    /// stratified for classification. Returns `(train, test)`, each in shuffled order.
     pub fn train_test_indices(
         &self,
         test_fraction: f64,
         seed: u64,
     ) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+        self.split_indices(test_fraction, Holdout::Stratified, seed)
+    }
+
+    /// Classes are split one by one, so both sides keep the class proportions: `round(n ·
+    /// fraction)` examples (at least one) are held out in all, each class giving its share
+    /// rounded down and the classes with the largest remainders one more, as scikit-learn's
+    /// stratified splits do. A class keeps at least one training example.
+    fn stratified_indices(&self, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let groups: Vec<Vec<usize>> = match self {
-            TargetData::Classes { labels, n_classes } => (0..*n_classes)
-                .map(|c| (0..labels.len()).filter(|&i| labels[i] == c).collect())
-                .collect(),
+        let mut groups: Vec<Vec<usize>> = match self {
+            TargetData::Classes { labels, n_classes } => {
+                let mut groups = vec![Vec::new(); *n_classes];
+                labels
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, &l)| groups[l].push(i));
+                groups
+            }
             TargetData::Values { .. } => vec![(0..self.len()).collect()],
         };
-        let (mut train, mut test) = (Vec::new(), Vec::new());
-        for mut group in groups {
-            group.shuffle(&mut rng);
-            let n_test = (group.len() as f64 * test_fraction).round() as usize;
-            test.extend_from_slice(&group[..n_test]);
-            train.extend_from_slice(&group[n_test..]);
+        let capacity = |g: &Vec<usize>| g.len().saturating_sub(1);
+        let shares: Vec<f64> = groups.iter().map(|g| g.len() as f64 * fraction).collect();
+        let mut held: Vec<usize> = groups
+            .iter()
+            .zip(&shares)
+            .map(|(g, share)| (share.floor() as usize).min(capacity(g)))
+            .collect();
+        let wanted = ((self.len() as f64 * fraction).round() as usize).max(1);
+        let mut by_remainder: Vec<usize> = (0..groups.len()).collect();
+        by_remainder.sort_by(|&a, &b| {
+            (shares[b] - shares[b].floor()).total_cmp(&(shares[a] - shares[a].floor()))
+        });
+        for c in by_remainder {
+            if held.iter().sum::<usize>() >= wanted {
+                break;
+            }
+            if held[c] < capacity(&groups[c]) {
+                held[c] += 1;
+            }
         }
-        if train.is_empty() || test.is_empty() {
-            return Err(DataError::EmptySplit {
-                fraction: test_fraction,
-                examples: self.len(),
-            });
+        let (mut train, mut held_out) = (Vec::new(), Vec::new());
+        for (group, n_held) in groups.iter_mut().zip(held) {
+            group.shuffle(&mut rng);
+            held_out.extend_from_slice(&group[..n_held]);
+            train.extend_from_slice(&group[n_held..]);
         }
         train.shuffle(&mut rng);
-        test.shuffle(&mut rng);
-        Ok((train, test))
+        held_out.shuffle(&mut rng);
+        (train, held_out)
     }
 
-    fn select(&self, indices: &[usize]) -> TargetData {
+    /// The distinct classes among the targets, in order; empty for regression.
+    pub fn classes_present(&self) -> Vec<usize> {
+        match self {
+            TargetData::Classes { labels, n_classes } => {
+                let mut present = vec![false; *n_classes];
+                labels.iter().for_each(|&l| present[l] = true);
+                (0..*n_classes).filter(|&c| present[c]).collect()
+            }
+            TargetData::Values { .. } => Vec::new(),
+        }
+    }
+
+    pub fn select(&self, indices: &[usize]) -> TargetData {
         match self {
             TargetData::Classes { labels, n_classes } => TargetData::Classes {
                 labels: indices.iter().map(|&i| labels[i]).collect(),
@@ -305,21 +408,16 @@ impl Examples {
         }
     }
 
-    /// Keras' `validation_split`: the *last* `fraction` of the examples, taken before any
-    /// shuffling, becomes the validation set. Returns `(train, validation)`.
-    pub fn split_last(&self, fraction: f64) -> Result<(Examples, Examples), DataError> {
-        // Keras' own arithmetic: `split_at = floor(n * (1 - validation_split))`.
-        let n_train =
-            ((self.len() as f64 * (1.0 - fraction)).floor().max(0.0) as usize).min(self.len());
-        if n_train == 0 || n_train == self.len() {
-            return Err(DataError::EmptySplit {
-                fraction,
-                examples: self.len(),
-            });
-        }
-        let train: Vec<usize> = (0..n_train).collect();
-        let val: Vec<usize> = (n_train..self.len()).collect();
-        Ok((self.select(&train), self.select(&val)))
+    /// `fraction` of the examples held out as `holdout` says (see
+    /// [`TargetData::split_indices`]). Returns `(train, held_out)`.
+    pub fn split(
+        &self,
+        fraction: f64,
+        holdout: Holdout,
+        seed: u64,
+    ) -> Result<(Examples, Examples), DataError> {
+        let (train, held_out) = self.targets.split_indices(fraction, holdout, seed)?;
+        Ok((self.select(&train), self.select(&held_out)))
     }
 
     /// A shuffled train/test split with `test_fraction` of the examples in the test set,
@@ -330,8 +428,7 @@ impl Examples {
         test_fraction: f64,
         seed: u64,
     ) -> Result<(Examples, Examples), DataError> {
-        let (train, test) = self.targets.train_test_indices(test_fraction, seed)?;
-        Ok((self.select(&train), self.select(&test)))
+        self.split(test_fraction, Holdout::Stratified, seed)
     }
 
     /// Checks that the targets are what `task` needs and the features what the model takes.
@@ -374,6 +471,29 @@ impl Examples {
             targets: self.targets.tensor(indices, device),
         }
     }
+}
+
+/// Checks what a split leaves for training: an error when the training part holds fewer than
+/// two classes, else the classes that have held-out examples but no training example (a model
+/// cannot learn them; callers warn). Empty for regression.
+pub fn classes_without_training(
+    train: &TargetData,
+    held_out: &TargetData,
+) -> Result<Vec<usize>, DataError> {
+    if matches!(train, TargetData::Values { .. }) {
+        return Ok(Vec::new());
+    }
+    let trained = train.classes_present();
+    if trained.len() < 2 {
+        return Err(DataError::TooFewTrainingClasses {
+            found: trained.len(),
+        });
+    }
+    Ok(held_out
+        .classes_present()
+        .into_iter()
+        .filter(|c| !trained.contains(c))
+        .collect())
 }
 
 /// One batch on a device.
@@ -423,10 +543,66 @@ mod tests {
     }
 
     #[test]
-    fn validation_split_takes_the_last_fraction_in_order() {
-        let (train, val) = examples(10).split_last(0.2).unwrap();
+    fn last_holdout_takes_the_last_fraction_in_order() {
+        let (train, val) = examples(10).split(0.2, Holdout::Last, 1).unwrap();
         assert_eq!(train.features.values(), &[0., 1., 2., 3., 4., 5., 6., 7.]);
         assert_eq!(val.features.values(), &[8., 9.]);
+    }
+
+    /// Labels sorted as a file grouped by class: `counts[c]` examples of class `c` in a row.
+    fn sorted_labels(counts: &[usize]) -> TargetData {
+        TargetData::Classes {
+            labels: counts
+                .iter()
+                .enumerate()
+                .flat_map(|(c, &n)| std::iter::repeat_n(c, n))
+                .collect(),
+            n_classes: counts.len(),
+        }
+    }
+
+    #[test]
+    fn stratified_holdout_gives_every_class_to_training_on_sorted_data() {
+        // Sorted by class, with a class of two examples and one of a single example.
+        let targets = sorted_labels(&[50, 30, 2, 1, 7]);
+        let (train, held) = targets.split_indices(0.5, Holdout::Stratified, 3).unwrap();
+        let labels_of = |indices: &[usize]| -> Vec<usize> {
+            let TargetData::Classes { labels, .. } = &targets else {
+                unreachable!()
+            };
+            let mut counts = vec![0; 5];
+            indices.iter().for_each(|&i| counts[labels[i]] += 1);
+            counts
+        };
+        assert_eq!(labels_of(&train), [25, 15, 1, 1, 3]);
+        assert_eq!(labels_of(&held), [25, 15, 1, 0, 4]);
+        assert_eq!(
+            classes_without_training(&targets.select(&train), &targets.select(&held)),
+            Ok(vec![])
+        );
+        // Keras' holdout of the same file loses the last two classes entirely.
+        let (train, held) = targets.split_indices(0.1, Holdout::Last, 3).unwrap();
+        assert_eq!(
+            classes_without_training(&targets.select(&train), &targets.select(&held)),
+            Ok(vec![3, 4])
+        );
+    }
+
+    #[test]
+    fn a_split_that_leaves_one_training_class_is_an_error() {
+        let targets = sorted_labels(&[8, 2]);
+        let (train, held) = targets.split_indices(0.2, Holdout::Last, 0).unwrap();
+        assert_eq!(
+            classes_without_training(&targets.select(&train), &targets.select(&held)),
+            Err(DataError::TooFewTrainingClasses { found: 1 })
+        );
+        assert_eq!("last".parse::<Holdout>(), Ok(Holdout::Last));
+        assert!(
+            "first"
+                .parse::<Holdout>()
+                .unwrap_err()
+                .contains("stratified or last")
+        );
     }
 
     #[test]
@@ -463,8 +639,33 @@ mod tests {
 
     #[test]
     fn split_that_empties_a_side_is_an_error() {
-        assert!(examples(3).split_last(1e-20).is_err());
-        assert!(examples(3).split_last(0.99).is_err());
+        assert!(examples(3).split(1e-20, Holdout::Last, 0).is_err());
+        assert!(examples(3).split(0.99, Holdout::Last, 0).is_err());
+        let singletons = Examples::new(
+            Features::new(vec![0.0, 1.0], 1).unwrap(),
+            TargetData::Classes {
+                labels: vec![0, 1],
+                n_classes: 2,
+            },
+        )
+        .unwrap();
+        assert!(singletons.split(0.5, Holdout::Stratified, 0).is_err());
+    }
+
+    #[test]
+    fn small_stratified_splits_still_hold_out_their_share() {
+        // Four classes of five: a tenth is two examples, from two classes.
+        let targets = sorted_labels(&[5, 5, 5, 5]);
+        let (train, held) = targets.split_indices(0.1, Holdout::Stratified, 1).unwrap();
+        assert_eq!((train.len(), held.len()), (18, 2));
+        assert_eq!(
+            examples(3)
+                .split(0.1, Holdout::Stratified, 0)
+                .unwrap()
+                .1
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub mod prelude {
     pub use crate::backend::{BackendError, BackendKind};
     pub use crate::cnn::SmallCnnConfig;
     pub use crate::config::ConfigError;
-    pub use crate::data::{DataError, Examples, Features, TargetData};
+    pub use crate::data::{DataError, Examples, Features, Holdout, TargetData};
     pub use crate::inference::{Evaluation, Metrics, Predictions, evaluate, predict};
     pub use crate::linear::LinearRegressionConfig;
     pub use crate::logistic::LogisticRegressionConfig;
@@ -56,7 +56,8 @@ pub mod prelude {
     pub use crate::store::ModelManifest;
     pub use crate::task::Task;
     pub use crate::train::{
-        EarlyStoppingConfig, FitConfig, Fitted, History, OptimizerConfig, StopReason, fit,
+        ConvergenceConfig, EarlyStoppingConfig, FitConfig, Fitted, History, OptimizerConfig,
+        StopReason, fit,
     };
     pub use burn::prelude::Device;
 }

@@ -77,8 +77,10 @@ impl LinearRegression {
 }
 /// The exact ordinary-least-squares fit of `y ≈ x·w + b` (one output): the reference that
 /// gradient descent on [`LinearRegression`] should reach. Solves the centred normal equations
-/// `(XcᵀXc) w = Xcᵀyc` by Cholesky in f64; `None` when the columns are linearly dependent.
-pub fn least_squares(features: &Features, targets: &[f32]) -> Option<(Vec<f64>, f64)> {
+/// `(XcᵀXc) w = Xcᵀyc` by Cholesky in f64. A column that is (to 1e-5 of its length) a linear
+/// combination of the columns before it, a constant column among them, gets weight 0: the
+/// fitted values are those of any least-squares solution.
+pub fn least_squares(features: &Features, targets: &[f32]) -> (Vec<f64>, f64) {
     let (n, p) = (features.len(), features.n_features());
     assert_eq!(n, targets.len(), "least_squares: one target per row");
     let column_mean = |c: usize| features.rows().map(|r| r[c] as f64).sum::<f64>() / n as f64;
@@ -99,12 +101,15 @@ pub fn least_squares(features: &Features, targets: &[f32]) -> Option<(Vec<f64>, 
             }
         }
     }
-    // Cholesky: gram = L·Lᵀ, in place in the lower triangle.
-    let scale = (0..p).map(|i| gram[i][i]).fold(0.0, f64::max);
+    // Cholesky: gram = L·Lᵀ, in place in the lower triangle. A dependent column's pivot is
+    // (nearly) zero; its column of L stays zero, which drops it from both solves.
+    let mut kept = vec![true; p];
     for j in 0..p {
         let diagonal = gram[j][j] - (0..j).map(|k| gram[j][k] * gram[j][k]).sum::<f64>();
-        if diagonal <= 1e-12 * scale.max(f64::MIN_POSITIVE) {
-            return None;
+        if diagonal <= 1e-10 * gram[j][j] || diagonal <= 0.0 {
+            kept[j] = false;
+            (j..p).for_each(|i| gram[i][j] = 0.0);
+            continue;
         }
         gram[j][j] = diagonal.sqrt();
         for i in j + 1..p {
@@ -112,17 +117,17 @@ pub fn least_squares(features: &Features, targets: &[f32]) -> Option<(Vec<f64>, 
                 (gram[i][j] - (0..j).map(|k| gram[i][k] * gram[j][k]).sum::<f64>()) / gram[j][j];
         }
     }
-    // Solve L z = moment, then Lᵀ w = z.
+    // Solve L z = moment, then Lᵀ w = z, over the kept columns.
     let mut z = vec![0.0; p];
-    for i in 0..p {
+    for i in (0..p).filter(|&i| kept[i]) {
         z[i] = (moment[i] - (0..i).map(|k| gram[i][k] * z[k]).sum::<f64>()) / gram[i][i];
     }
     let mut w = vec![0.0; p];
-    for i in (0..p).rev() {
+    for i in (0..p).rev().filter(|&i| kept[i]) {
         w[i] = (z[i] - (i + 1..p).map(|k| gram[k][i] * w[k]).sum::<f64>()) / gram[i][i];
     }
     let bias = y_mean - w.iter().zip(&x_mean).map(|(w, m)| w * m).sum::<f64>();
-    Some((w, bias))
+    (w, bias)
 }
 
 #[cfg(test)]
@@ -136,16 +141,25 @@ mod tests {
             .map(|i| vec![i as f32, ((i * 7) % 5) as f32])
             .collect();
         let y: Vec<f32> = rows.iter().map(|r| 2.0 * r[0] - 3.0 * r[1] + 0.5).collect();
-        let (w, b) = least_squares(&Features::from_rows(&rows).unwrap(), &y).unwrap();
+        let (w, b) = least_squares(&Features::from_rows(&rows).unwrap(), &y);
         assert!(
             (w[0] - 2.0).abs() < 1e-9 && (w[1] + 3.0).abs() < 1e-9 && (b - 0.5).abs() < 1e-9,
             "{w:?} {b}"
         );
+    }
 
-        let collinear: Vec<Vec<f32>> = (0..5).map(|i| vec![i as f32, 2.0 * i as f32]).collect();
-        assert_eq!(
-            least_squares(&Features::from_rows(&collinear).unwrap(), &[1.0; 5]),
-            None
+    #[test]
+    fn dependent_and_constant_columns_get_weight_zero() {
+        // x1 = 2·x0 and x2 constant: y = 3·x0 + 1 is fitted through x0 alone.
+        let rows: Vec<Vec<f32>> = (0..6)
+            .map(|i| vec![i as f32, 2.0 * i as f32, 4.0])
+            .collect();
+        let y: Vec<f32> = (0..6).map(|i| 3.0 * i as f32 + 1.0).collect();
+        let (w, b) = least_squares(&Features::from_rows(&rows).unwrap(), &y);
+        assert!(
+            (w[0] - 3.0).abs() < 1e-9 && w[1] == 0.0 && w[2] == 0.0,
+            "{w:?}"
         );
+        assert!((b - 1.0).abs() < 1e-9, "{b}");
     }
 }

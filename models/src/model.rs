@@ -2,6 +2,7 @@
 //! store and the apps handle all of them the same way. A new model is one file plus one
 //! variant in each enum here.
 
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +130,38 @@ impl Model {
             Model::Logistic(m) => m.forward(input),
             Model::Mlp(m) => m.forward(input),
             Model::Cnn(m) => m.forward(input),
+        }
+    }
+
+    /// `Σ w²` over the weight matrices and convolution kernels (parameters of rank 2 or more),
+    /// not the biases: what an L2 penalty adds to the loss, as scikit-learn and Keras'
+    /// `kernel_regularizer` penalise.
+    pub fn squared_weight_norm(&self) -> Tensor<1> {
+        struct SumOfSquares(Option<Tensor<1>>);
+        impl ModuleVisitor for SumOfSquares {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if D >= 2 {
+                    let term = param.val().square().sum();
+                    self.0 = Some(match self.0.take() {
+                        Some(sum) => sum + term,
+                        None => term,
+                    });
+                }
+            }
+        }
+        let mut visitor = SumOfSquares(None);
+        self.visit(&mut visitor);
+        visitor
+            .0
+            .unwrap_or_else(|| Tensor::zeros([1], &self.device()))
+    }
+
+    /// The probability with which the model drops activations while training; 0 for none.
+    pub fn dropout(&self) -> f64 {
+        match self {
+            Model::Linear(_) | Model::Logistic(_) => 0.0,
+            Model::Mlp(m) => m.dropout.prob,
+            Model::Cnn(m) => m.dropout.prob,
         }
     }
 

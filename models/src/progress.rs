@@ -1,5 +1,7 @@
 //! Terminal progress: a bar per epoch (samples/s, running loss) when stderr is a terminal, and
-//! one plain line per epoch either way, like Keras' `verbose=1`/`verbose=2`.
+//! one plain line per epoch either way, like Keras' `verbose=1`/`verbose=2`. Budgets of more
+//! than 100 epochs (L-BFGS iterations, mostly) show the first ten lines, then one in every
+//! hundredth of the budget, and the last.
 
 use std::io::IsTerminal;
 
@@ -53,12 +55,23 @@ impl Progress {
         }
     }
 
+    fn shows(&self, epoch: usize) -> bool {
+        self.epochs <= 100 || epoch <= 10 || epoch.is_multiple_of(self.epochs / 100)
+    }
+
     pub fn end_epoch(&mut self, record: &EpochRecord) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        if self.enabled {
+        if self.enabled && self.shows(record.epoch) {
             eprintln!("{}", record.line(self.epochs));
+        }
+    }
+
+    /// The last epoch's line, when [`Progress::end_epoch`] skipped it.
+    pub fn finish(&self, last: &EpochRecord) {
+        if self.enabled && !self.shows(last.epoch) {
+            eprintln!("{}", last.line(self.epochs));
         }
     }
 }

@@ -1,23 +1,28 @@
 //! `fit`: the Keras training workflow on Burn's optimizers and data loader.
 //!
-//! A hand-written loop rather than burn-train's `Learner`: the zoo needs Keras' validation
-//! split (the last fraction, unshuffled), a stop on a target training loss, `min_delta` and
-//! best-weight restoring for early stopping, and a history it can return to the caller and
-//! test in-process. The loop is the one Burn's custom-training-loop example teaches; the parts
-//! that do the work are Burn's (`DataLoaderBuilder`, `ModuleOptimizer`, the losses).
+//! A hand-written loop rather than burn-train's `Learner`: the zoo needs a validation split
+//! (stratified, or Keras' last fraction), a stop on a target training loss, `min_delta` and
+//! best-weight restoring for early stopping, a stop on convergence for convex models, and a
+//! history it can return to the caller and test in-process. The loop is the one Burn's
+//! custom-training-loop example teaches; the parts that do the work are Burn's
+//! (`DataLoaderBuilder`, `ModuleOptimizer`, L-BFGS, the losses).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{
+    AdamConfig, GradientsParams, LBFGS, LBFGSConfig, LineSearchFn, ModuleOptimizer, SgdConfig,
+};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ensure};
-use crate::data::{Batch, ExampleBatcher, Examples, IndexDataset};
+use crate::data::{
+    Batch, ExampleBatcher, Examples, Holdout, IndexDataset, classes_without_training,
+};
 use crate::error::{Error, Result};
 use crate::inference::evaluate;
 use crate::model::Model;
@@ -37,6 +42,14 @@ pub enum OptimizerConfig {
         momentum: f64,
         nesterov: bool,
     },
+    /// Burn's L-BFGS with a strong-Wolfe line search, on the whole training set at once: the
+    /// optimiser for convex problems (linear and logistic regression), as scikit-learn's
+    /// default solver. One epoch is one L-BFGS iteration; the batch size is unused (validation,
+    /// too, is evaluated in one batch) and the learning rate is the line search's first step
+    /// (1 is the usual choice).
+    Lbfgs {
+        history_size: usize,
+    },
 }
 
 impl OptimizerConfig {
@@ -47,6 +60,16 @@ impl OptimizerConfig {
             beta_2: 0.999,
             epsilon: 1e-7,
         }
+    }
+
+    /// L-BFGS remembering the last 100 steps, as PyTorch's default.
+    pub fn lbfgs() -> Self {
+        OptimizerConfig::Lbfgs { history_size: 100 }
+    }
+
+    /// Whether each step sees the whole training set.
+    pub fn is_full_batch(&self) -> bool {
+        matches!(self, OptimizerConfig::Lbfgs { .. })
     }
 
     /// SGD with classical momentum (no dampening, as in Keras and PyTorch); 0 for plain SGD.
@@ -78,20 +101,27 @@ impl OptimizerConfig {
                 (0.0..1.0).contains(&momentum),
                 "sgd: momentum must be in [0, 1)",
             ),
+            OptimizerConfig::Lbfgs { history_size } => ensure(
+                history_size > 0,
+                "lbfgs: the history size must be at least 1",
+            ),
         }
     }
 
-    pub(crate) fn init(&self) -> ModuleOptimizer {
+    /// The mini-batch optimizer; `None` for L-BFGS, which steps with a closure instead.
+    pub(crate) fn init(&self) -> Option<ModuleOptimizer> {
         match *self {
             OptimizerConfig::Adam {
                 beta_1,
                 beta_2,
                 epsilon,
-            } => AdamConfig::new()
-                .with_beta_1(beta_1)
-                .with_beta_2(beta_2)
-                .with_epsilon(epsilon)
-                .init(),
+            } => Some(
+                AdamConfig::new()
+                    .with_beta_1(beta_1)
+                    .with_beta_2(beta_2)
+                    .with_epsilon(epsilon)
+                    .init(),
+            ),
             OptimizerConfig::Sgd { momentum, nesterov } => {
                 let momentum = (momentum > 0.0).then(|| {
                     MomentumConfig::new()
@@ -99,8 +129,9 @@ impl OptimizerConfig {
                         .with_dampening(0.0)
                         .with_nesterov(nesterov)
                 });
-                SgdConfig::new().with_momentum(momentum).init()
+                Some(SgdConfig::new().with_momentum(momentum).init())
             }
+            OptimizerConfig::Lbfgs { .. } => None,
         }
     }
 }
@@ -117,6 +148,17 @@ pub struct EarlyStoppingConfig {
     pub restore_best_weights: bool,
 }
 
+/// Stop when training has converged: the training loss has not fallen by more than `tol`
+/// (relative to its best value so far) for `patience` epochs in a row, as scikit-learn's `tol`
+/// and `n_iter_no_change`. The epoch budget then only caps a run that does not converge.
+#[derive(Config, Debug, PartialEq)]
+pub struct ConvergenceConfig {
+    #[config(default = 1e-4)]
+    pub tol: f64,
+    #[config(default = 3)]
+    pub patience: usize,
+}
+
 #[derive(Config, Debug, PartialEq)]
 pub struct FitConfig {
     #[config(default = 10)]
@@ -127,10 +169,19 @@ pub struct FitConfig {
     pub learning_rate: f64,
     #[config(default = "OptimizerConfig::adam()")]
     pub optimizer: OptimizerConfig,
-    /// Keras' `validation_split`: this last fraction of the training data, before shuffling,
-    /// is held out for validation. 0 holds nothing out.
+    /// This fraction of the training data is held out for validation, as `validation_holdout`
+    /// says. 0 holds nothing out.
     #[config(default = 0.0)]
     pub validation_split: f64,
+    /// Which examples `validation_split` holds out: a stratified, seeded share (the default), or
+    /// Keras' last fraction in order.
+    #[config(default = "Holdout::Stratified")]
+    pub validation_holdout: Holdout,
+    /// scikit-learn's `C`: the inverse strength of an L2 penalty on the weights (not the
+    /// biases). The loss minimised is `mean loss + Σ w² / (2 · C · n_train)`, the same
+    /// objective as scikit-learn's `C · Σ loss + ½ Σ w²`, so a `C` carries over from it.
+    /// `None` for no penalty.
+    pub penalty_c: Option<f64>,
     /// Seeds the shuffling and the device's random generator (dropout).
     #[config(default = 42)]
     pub seed: u64,
@@ -141,12 +192,25 @@ pub struct FitConfig {
     pub early_stopping: Option<EarlyStoppingConfig>,
     /// Stop as soon as an epoch's training loss is at or below this value.
     pub target_loss: Option<f64>,
+    /// Stop once the training loss no longer improves.
+    pub convergence: Option<ConvergenceConfig>,
     /// Print a progress bar (on a terminal) and one line per epoch to stderr.
     #[config(default = true)]
     pub progress: bool,
 }
 
 impl FitConfig {
+    /// Full-batch L-BFGS until the training loss stops falling (relative tolerance 1e-4 over 3
+    /// iterations), within a budget of 1,000 iterations: how scikit-learn trains linear and
+    /// logistic regression, and what the apps use for them.
+    pub fn lbfgs_until_converged() -> Self {
+        FitConfig::new()
+            .with_optimizer(OptimizerConfig::lbfgs())
+            .with_learning_rate(1.0)
+            .with_epochs(1000)
+            .with_convergence(Some(ConvergenceConfig::new()))
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         ensure(self.epochs > 0, "epochs must be at least 1")?;
         ensure(self.batch_size > 0, "batch size must be at least 1")?;
@@ -177,6 +241,25 @@ impl FitConfig {
             ensure(
                 target.is_finite() && target >= 0.0,
                 format!("target loss must be a non-negative number, got {target}"),
+            )?;
+        }
+        if let Some(c) = self.penalty_c {
+            ensure(
+                c > 0.0,
+                format!("C (the inverse L2 penalty) must be positive, got {c}"),
+            )?;
+        }
+        if let Some(convergence) = &self.convergence {
+            ensure(
+                convergence.tol.is_finite() && convergence.tol >= 0.0,
+                format!(
+                    "the convergence tolerance must be a non-negative number, got {}",
+                    convergence.tol
+                ),
+            )?;
+            ensure(
+                convergence.patience > 0,
+                "the convergence patience must be at least 1 epoch",
             )?;
         }
         self.optimizer.validate()
@@ -238,6 +321,12 @@ pub enum StopReason {
     },
     /// The training loss reached the target.
     TargetLoss { target: f64, loss: f64 },
+    /// The training loss stopped improving by more than `tol` (relative) for `patience` epochs.
+    Converged {
+        tol: f64,
+        patience: usize,
+        loss: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -276,6 +365,27 @@ fn add<const D: usize, K: burn::tensor::kind::Numeric>(
     }
 }
 
+/// The L2 penalty per unit of `Σ w² / 2` that `C` means for `n_train` examples.
+fn l2_penalty(penalty_c: Option<f64>, n_train: usize) -> f64 {
+    penalty_c.map_or(0.0, |c| 1.0 / (c * n_train as f64))
+}
+
+/// The task's loss on `outputs`, plus the L2 penalty on `model`'s weights when there is one.
+fn objective(
+    model: &Model,
+    task: Task,
+    outputs: Tensor<2>,
+    targets: &BatchTargets,
+    l2_penalty: f64,
+) -> Tensor<1> {
+    let loss = task.loss(outputs, targets);
+    if l2_penalty > 0.0 {
+        loss + model.squared_weight_norm() * (l2_penalty / 2.0)
+    } else {
+        loss
+    }
+}
+
 /// What one training step computed, detached from the autodiff graph.
 pub(crate) struct StepOutcome {
     /// The batch's mean loss before the update.
@@ -292,15 +402,196 @@ pub(crate) fn step(
     task: Task,
     batch: Batch,
     learning_rate: f64,
+    l2_penalty: f64,
 ) -> (Model, StepOutcome) {
     let outputs = model.forward(batch.inputs);
-    let loss = task.loss(outputs.clone(), &batch.targets);
+    let loss = objective(&model, task, outputs.clone(), &batch.targets, l2_penalty);
     let outcome = StepOutcome {
         loss: loss.clone().detach(),
         outputs: outputs.detach(),
     };
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     (optimizer.step(learning_rate, model, grads), outcome)
+}
+
+/// How an epoch updates the model: mini-batches from Burn's data loader for Adam and SGD, or
+/// one L-BFGS iteration on the whole training set, which stays on the device between epochs.
+// One per `fit`: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Trainer {
+    MiniBatch {
+        optimizer: ModuleOptimizer,
+        loader: Arc<dyn DataLoader<Batch>>,
+        n_train: usize,
+        l2_penalty: f64,
+    },
+    FullBatch {
+        optimizer: LBFGS,
+        batch: Batch,
+        l2_penalty: f64,
+    },
+}
+
+impl Trainer {
+    fn new(train: Examples, device: &Device, config: &FitConfig) -> Trainer {
+        let n_train = train.len();
+        let l2_penalty = l2_penalty(config.penalty_c, n_train);
+        match (config.optimizer.init(), &config.optimizer) {
+            (Some(optimizer), _) => {
+                let mut loader = DataLoaderBuilder::new(ExampleBatcher(Arc::new(train)))
+                    .batch_size(config.batch_size)
+                    .set_device(device.clone())
+                    // One worker gathers the next batch while the model trains on this one; a
+                    // single worker keeps the batch order, and so the run, deterministic.
+                    .num_workers(1);
+                if config.shuffle {
+                    loader = loader.shuffle(config.seed);
+                }
+                Trainer::MiniBatch {
+                    optimizer,
+                    loader: loader.build(IndexDataset(n_train)),
+                    n_train,
+                    l2_penalty,
+                }
+            }
+            (None, OptimizerConfig::Lbfgs { history_size }) => {
+                let all: Vec<usize> = (0..n_train).collect();
+                let optimizer = LBFGSConfig::new()
+                    .with_max_iter(1)
+                    .with_history_size(*history_size)
+                    // One function evaluation starts the iteration; the line search may take up
+                    // to 25 more, as in PyTorch.
+                    .with_max_eval(Some(26))
+                    .with_line_search_fn(LineSearchFn::StrongWolfe)
+                    .init();
+                Trainer::FullBatch {
+                    optimizer,
+                    batch: train.batch(&all, device),
+                    l2_penalty,
+                }
+            }
+            (None, _) => unreachable!("only L-BFGS steps without a module optimizer"),
+        }
+    }
+
+    /// Trains `model` for one epoch; returns it with the epoch's training loss (penalty
+    /// included) and, for classification, its training accuracy.
+    fn epoch(
+        &mut self,
+        mut model: Model,
+        task: Task,
+        config: &FitConfig,
+        progress: &mut Progress,
+    ) -> Result<(Model, f64, Option<f64>)> {
+        match self {
+            Trainer::MiniBatch {
+                optimizer,
+                loader,
+                n_train,
+                l2_penalty,
+            } => {
+                let n_batches = n_train.div_ceil(config.batch_size);
+                let mut loss_sum: Option<Tensor<1>> = None;
+                let mut correct: Option<Tensor<1, Int>> = None;
+                let mut seen = 0;
+                for (index, batch) in loader.iter().enumerate() {
+                    let batch = batch.map_err(|e| Error::Device(format!("data loader: {e}")))?;
+                    let batch_len = batch.inputs.dims()[0];
+                    let targets = batch.targets.clone();
+                    let outcome;
+                    (model, outcome) = step(
+                        model,
+                        optimizer,
+                        task,
+                        batch,
+                        config.learning_rate,
+                        *l2_penalty,
+                    );
+                    loss_sum = Some(add(loss_sum, outcome.loss * batch_len as f32));
+                    if let (Some(predicted), BatchTargets::Classes(targets)) =
+                        (task.predicted_classes(outcome.outputs), &targets)
+                    {
+                        correct = Some(add(correct, predicted.equal(targets.clone()).int().sum()));
+                    }
+                    seen += batch_len;
+                    let running = progress.wants_loss(index, n_batches).then(|| {
+                        loss_sum
+                            .clone()
+                            .map_or(0.0, |s| s.into_scalar::<f32>() as f64)
+                            / seen as f64
+                    });
+                    progress.advance(seen, running);
+                }
+                let n = *n_train as f64;
+                let loss = loss_sum.map_or(f64::NAN, |s| s.into_scalar::<f32>() as f64) / n;
+                let accuracy = correct.map(|c| c.into_scalar::<i64>() as f64 / n);
+                Ok((model, loss, accuracy))
+            }
+            Trainer::FullBatch {
+                optimizer,
+                batch,
+                l2_penalty,
+            } => {
+                let objective_and_gradients = |candidate: Model| {
+                    let outputs = candidate.forward(batch.inputs.clone());
+                    let loss = objective(&candidate, task, outputs, &batch.targets, *l2_penalty);
+                    let gradients = GradientsParams::from_grads(loss.backward(), &candidate);
+                    (loss.into_scalar::<f64>(), gradients)
+                };
+                let (model, loss) =
+                    optimizer.step(config.learning_rate, model, objective_and_gradients);
+                let n_train = batch.inputs.dims()[0];
+                // The accuracy of the weights the iteration ended on, from a forward pass
+                // without autodiff.
+                let accuracy = match (
+                    &batch.targets,
+                    task.predicted_classes(model.valid().forward(batch.inputs.clone().inner())),
+                ) {
+                    (BatchTargets::Classes(targets), Some(predicted)) => {
+                        let correct = predicted
+                            .equal(targets.clone().inner())
+                            .int()
+                            .sum()
+                            .into_scalar::<i64>();
+                        Some(correct as f64 / n_train as f64)
+                    }
+                    _ => None,
+                };
+                progress.advance(n_train, Some(loss));
+                Ok((model, loss, accuracy))
+            }
+        }
+    }
+}
+
+/// Counts the epochs since the training loss last fell by more than the tolerance.
+struct ConvergenceWatch<'a> {
+    config: &'a ConvergenceConfig,
+    best: f64,
+    epochs_without_progress: usize,
+}
+
+impl<'a> ConvergenceWatch<'a> {
+    fn new(config: &'a ConvergenceConfig) -> Self {
+        Self {
+            config,
+            best: f64::INFINITY,
+            epochs_without_progress: 0,
+        }
+    }
+
+    /// Records an epoch's training loss; true once `patience` epochs in a row brought no
+    /// relative improvement above `tol`. Small improvements still lower the best loss, as in
+    /// scikit-learn, so a slow but steady descent converges too.
+    fn converged(&mut self, loss: f64) -> bool {
+        if loss < self.best - self.config.tol * self.best.abs() || !self.best.is_finite() {
+            self.epochs_without_progress = 0;
+        } else {
+            self.epochs_without_progress += 1;
+        }
+        self.best = self.best.min(loss);
+        self.epochs_without_progress >= self.config.patience
+    }
 }
 
 /// Trains `model` on `train` for `task` and returns the trained model with its history.
@@ -328,6 +619,14 @@ pub fn fit(
         ))
         .into());
     }
+    if config.optimizer.is_full_batch() && model.dropout() > 0.0 {
+        return Err(ConfigError(format!(
+            "L-BFGS needs the same loss at every evaluation, and dropout ({}) draws new masks \
+             each time; train this model with Adam, or without dropout",
+            model.dropout()
+        ))
+        .into());
+    }
     let split;
     let (train, validation) = match (validation, config.validation_split > 0.0) {
         (Some(_), true) => {
@@ -337,7 +636,18 @@ pub fn fit(
         }
         (Some(v), false) => (train.clone(), Some(v)),
         (None, true) => {
-            split = train.split_last(config.validation_split)?;
+            split = train.split(
+                config.validation_split,
+                config.validation_holdout,
+                config.seed,
+            )?;
+            let untrained = classes_without_training(&split.0.targets, &split.1.targets)?;
+            if !untrained.is_empty() {
+                eprintln!(
+                    "warning: the validation split leaves class(es) {untrained:?} without \
+                     training examples"
+                );
+            }
             (split.0, Some(&split.1))
         }
         (None, false) => (train.clone(), None),
@@ -352,68 +662,39 @@ pub fn fit(
     let mut model = model.train();
     let device = model.device();
     device.seed(config.seed);
-    let mut optimizer = config.optimizer.init();
     let n_train = train.len();
-    let n_batches = n_train.div_ceil(config.batch_size);
-    let mut loader = DataLoaderBuilder::new(ExampleBatcher(Arc::new(train)))
-        .batch_size(config.batch_size)
-        .set_device(device.clone())
-        // One worker gathers the next batch while the model trains on this one; a single
-        // worker keeps the batch order, and so the run, deterministic.
-        .num_workers(1);
-    if config.shuffle {
-        loader = loader.shuffle(config.seed);
-    }
-    let loader = loader.build(IndexDataset(n_train));
+    let mut trainer = Trainer::new(train, &device, config);
 
     let monitor = if validation.is_some() {
         "val_loss"
     } else {
         "loss"
     };
+    // Full-batch training evaluates the validation part in one batch too.
+    let validation_batch = match validation {
+        Some(v) if config.optimizer.is_full_batch() => v.len(),
+        _ => config.batch_size,
+    };
     let mut progress = Progress::new(config.progress, config.epochs);
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut best: Option<(f64, usize, Model)> = None;
     let mut epochs_without_improvement = 0;
+    let mut convergence = config.convergence.as_ref().map(ConvergenceWatch::new);
     let mut stop = StopReason::EpochBudget;
     let mut train_seconds = 0.0;
 
     for epoch in 1..=config.epochs {
         let epoch_start = Instant::now();
         progress.start_epoch(epoch, n_train);
-        let mut loss_sum: Option<Tensor<1>> = None;
-        let mut correct: Option<Tensor<1, Int>> = None;
-        let mut seen = 0;
-        for (index, batch) in loader.iter().enumerate() {
-            let batch = batch.map_err(|e| Error::Device(format!("data loader: {e}")))?;
-            let batch_len = batch.inputs.dims()[0];
-            let targets = batch.targets.clone();
-            let outcome;
-            (model, outcome) = step(model, &mut optimizer, task, batch, config.learning_rate);
-            loss_sum = Some(add(loss_sum, outcome.loss * batch_len as f32));
-            if let (Some(predicted), BatchTargets::Classes(targets)) =
-                (task.predicted_classes(outcome.outputs), &targets)
-            {
-                correct = Some(add(correct, predicted.equal(targets.clone()).int().sum()));
-            }
-            seen += batch_len;
-            let running = progress.wants_loss(index, n_batches).then(|| {
-                loss_sum
-                    .clone()
-                    .map_or(0.0, |s| s.into_scalar::<f32>() as f64)
-                    / seen as f64
-            });
-            progress.advance(seen, running);
-        }
+        let (loss, accuracy);
+        (model, loss, accuracy) = trainer.epoch(model, task, config, &mut progress)?;
         let train_time = epoch_start.elapsed().as_secs_f64();
         train_seconds += train_time;
-        let loss = loss_sum.map_or(f64::NAN, |s| s.into_scalar::<f32>() as f64) / n_train as f64;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss { epoch, loss });
         }
-        let accuracy = correct.map(|c| c.into_scalar::<i64>() as f64 / n_train as f64);
         let evaluation = match validation {
-            Some(v) => Some(evaluate(&model.valid(), task, v, config.batch_size)?),
+            Some(v) => Some(evaluate(&model.valid(), task, v, validation_batch)?),
             None => None,
         };
         let validation_figures: BTreeMap<String, f64> = evaluation
@@ -461,6 +742,16 @@ pub fn fit(
             stop = StopReason::TargetLoss { target, loss };
             break;
         }
+        if let Some(watch) = &mut convergence
+            && watch.converged(loss)
+        {
+            stop = StopReason::Converged {
+                tol: watch.config.tol,
+                patience: watch.config.patience,
+                loss,
+            };
+            break;
+        }
         if let Some(es) = &config.early_stopping
             && epochs_without_improvement >= es.patience.max(1)
         {
@@ -475,6 +766,9 @@ pub fn fit(
         }
     }
 
+    if let Some(last) = records.last() {
+        progress.finish(last);
+    }
     let records_len = records.len();
     let (_, best_epoch, best_model) = best.expect("at least one epoch ran");
     let restore = matches!(

@@ -161,8 +161,16 @@ fn a_saved_model_predicts_alike_on_every_backend_and_for_any_wav_layout() {
             path
         })
         .collect();
+    // The probability of the original's top class moves by little: a few hundredths, where a
+    // wrong rate or channel mix moves it by tenths (a class the model is unsure of may still
+    // swap places with a close second).
     let again = predict(BackendKind::Flex, &converted);
     for (ours, expected) in again.iter().zip(&reference) {
-        assert_eq!(ours[0].0, expected[0].0, "{ours:?} vs {expected:?}");
+        let (class, p) = &expected[0];
+        let converted_p = ours
+            .iter()
+            .find(|(c, _)| c == class)
+            .map_or(0.0, |(_, p)| *p);
+        assert!((converted_p - p).abs() < 0.1, "{ours:?} vs {expected:?}");
     }
 }

@@ -1,12 +1,13 @@
+use rand::Rng;
 use zoo_models::Error;
-use zoo_models::data::{Examples, TargetData};
+use zoo_models::data::{Examples, Features, Holdout, TargetData};
 use zoo_models::linear::LinearRegressionConfig;
 use zoo_models::logistic::LogisticRegressionConfig;
 use zoo_models::metrics::ClassificationReport;
 use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::prelude::*;
-use zoo_tests::{cpu_backends, exclusive_rng, linear_data, separable_blobs};
+use zoo_tests::{cpu_backends, exclusive_rng, linear_data, rng, separable_blobs};
 
 fn quiet() -> FitConfig {
     FitConfig::new().with_progress(false)
@@ -200,7 +201,10 @@ fn validation_split_holds_out_the_last_fraction() {
     let first: Vec<usize> = (0..n_val).collect();
     let config = ModelConfig::Mlp(MlpConfig::new(2, vec![4], 1));
     let device = cpu_backends()[0].1.clone();
-    let fit_config = quiet().with_epochs(3).with_validation_split(0.25);
+    let fit_config = quiet()
+        .with_epochs(3)
+        .with_validation_split(0.25)
+        .with_validation_holdout(Holdout::Last);
     let fitted = fit(
         init(&config, &device, 5),
         Task::Binary,
@@ -224,6 +228,273 @@ fn validation_split_holds_out_the_last_fraction() {
         (reported - on_first).abs() > 1e-4,
         "the first quarter must differ for this test to mean anything"
     );
+}
+
+/// Four separable classes of `n` points each, sorted by class as files often are.
+fn sorted_blobs(n: usize, seed: u64) -> Examples {
+    let data = separable_blobs(n, 4, seed);
+    let TargetData::Classes { labels, .. } = &data.targets else {
+        unreachable!()
+    };
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.sort_by_key(|&i| labels[i]);
+    data.select(&order)
+}
+
+fn class_accuracy(model: &Model, data: &Examples, class: usize) -> f64 {
+    let TargetData::Classes { labels, .. } = &data.targets else {
+        unreachable!()
+    };
+    let of_class: Vec<usize> = (0..data.len()).filter(|&i| labels[i] == class).collect();
+    accuracy(
+        model,
+        Task::Multiclass { n_classes: 4 },
+        &data.select(&of_class),
+    )
+}
+
+#[test]
+fn the_default_validation_split_is_stratified_so_sorted_files_train_every_class() {
+    let _rng = exclusive_rng();
+    let data = sorted_blobs(15, 18);
+    let task = Task::Multiclass { n_classes: 4 };
+    let config = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 4));
+    let device = cpu_backends()[0].1.clone();
+    let run = |holdout: Holdout| {
+        let fit_config = quiet()
+            .with_epochs(40)
+            .with_learning_rate(0.05)
+            .with_validation_split(0.25)
+            .with_validation_holdout(holdout)
+            .with_seed(3);
+        fit(init(&config, &device, 5), task, &data, None, &fit_config).unwrap()
+    };
+    // Keras' last quarter is exactly the last class: training never sees it.
+    let keras = run(Holdout::Last);
+    assert!(class_accuracy(&keras.model, &data, 3) < 0.5);
+
+    let stratified = run(Holdout::Stratified);
+    assert!(accuracy(&stratified.model, task, &data) > 0.95);
+    assert!(class_accuracy(&stratified.model, &data, 3) > 0.9);
+    // The validation figures are those of the stratified held-out quarter.
+    let (_, held_out) = data.split(0.25, Holdout::Stratified, 3).unwrap();
+    assert_eq!(held_out.targets.classes_present(), [0, 1, 2, 3]);
+    let reported = stratified
+        .history
+        .epochs
+        .last()
+        .unwrap()
+        .val_loss()
+        .unwrap();
+    let on_held_out = evaluate(&stratified.model, task, &held_out, 64)
+        .unwrap()
+        .loss;
+    assert!(
+        (reported - on_held_out).abs() < 1e-6,
+        "{reported} vs {on_held_out}"
+    );
+}
+
+#[test]
+fn a_validation_split_that_leaves_one_training_class_is_an_error() {
+    let _rng = exclusive_rng();
+    // 8 of class 0 then 8 of class 1: Keras' last half holds every class-1 example.
+    let mut data = separable_blobs(8, 2, 19);
+    let TargetData::Classes { labels, .. } = &mut data.targets else {
+        unreachable!()
+    };
+    labels
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, l)| *l = usize::from(i >= 8));
+    let err = fit_binary_logistic(
+        &data,
+        None,
+        &quiet()
+            .with_validation_split(0.5)
+            .with_validation_holdout(Holdout::Last),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("examples of 1 class(es) only"),
+        "{err}"
+    );
+}
+
+/// `y = 1.5·x0 − 2·x1 + x2 + 0.5 + noise` where x1 is x0 plus a little noise (collinear) and
+/// every column is heavy-tailed (Pareto with α = 2.5, random sign).
+fn ill_conditioned(n: usize, seed: u64) -> Examples {
+    let mut rng = rng(seed);
+    let mut heavy = move || {
+        let u: f32 = rng.random_range(1e-6..1.0);
+        let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+        (sign * u.powf(-1.0 / 2.5), rng.random_range(-1.0f32..1.0))
+    };
+    let (mut values, mut targets) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let ((x0, e0), (x2, e1)) = (heavy(), heavy());
+        let x1 = x0 + 0.01 * e0;
+        values.extend([x0, x1, x2]);
+        targets.push(1.5 * x0 - 2.0 * x1 + x2 + 0.5 + e1);
+    }
+    Examples::new(
+        Features::new(values, 3).unwrap(),
+        TargetData::Values {
+            values: targets,
+            n_outputs: 1,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn lbfgs_reaches_the_least_squares_fit_and_stops_on_convergence() {
+    let _rng = exclusive_rng();
+    let data = ill_conditioned(5000, 20);
+    let task = Task::Regression { n_outputs: 1 };
+    let config = ModelConfig::Linear(LinearRegressionConfig::new(3));
+    let (exact_w, exact_b) = zoo_models::linear::least_squares(
+        &data.features,
+        match &data.targets {
+            TargetData::Values { values, .. } => values,
+            TargetData::Classes { .. } => unreachable!(),
+        },
+    );
+    for (backend, device) in cpu_backends() {
+        let fit_config = quiet()
+            .with_optimizer(OptimizerConfig::lbfgs())
+            .with_learning_rate(1.0)
+            .with_epochs(500)
+            .with_convergence(Some(ConvergenceConfig::new().with_tol(1e-6)));
+        let fitted = fit(init(&config, &device, 2), task, &data, None, &fit_config).unwrap();
+        assert!(
+            matches!(fitted.history.stop, StopReason::Converged { .. }),
+            "{backend}: {:?} after {} epochs",
+            fitted.history.stop,
+            fitted.history.epochs_run()
+        );
+        assert!(
+            fitted.history.epochs_run() < 100,
+            "{backend}: {}",
+            fitted.history.epochs_run()
+        );
+        let Model::Linear(linear) = fitted.model else {
+            unreachable!()
+        };
+        let (w, b) = linear.coefficients();
+        // The collinear pair is only determined up to its sum; the rest exactly.
+        let (sum, exact_sum) = (w[0][0] + w[0][1], exact_w[0] + exact_w[1]);
+        assert!(
+            (sum as f64 - exact_sum).abs() < 2e-3,
+            "{backend}: {w:?} vs {exact_w:?}"
+        );
+        assert!(
+            (w[0][2] as f64 - exact_w[2]).abs() < 2e-3,
+            "{backend}: {w:?} vs {exact_w:?}"
+        );
+        assert!(
+            (b[0] as f64 - exact_b).abs() < 2e-3,
+            "{backend}: {b:?} vs {exact_b}"
+        );
+    }
+}
+
+#[test]
+fn an_l2_penalty_with_scikit_learns_c_sets_the_optimum() {
+    let _rng = exclusive_rng();
+    // Overlapping classes: without a penalty the optimum is finite too, but C moves it.
+    let mut rng = rng(21);
+    let (mut values, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..400 {
+        let class = i % 2;
+        let centre = if class == 0 { -0.5 } else { 0.5 };
+        values.extend([
+            centre + rng.random_range(-1.5f32..1.5),
+            rng.random_range(-1.0f32..1.0),
+        ]);
+        labels.push(class);
+    }
+    let data = Examples::new(
+        Features::new(values, 2).unwrap(),
+        TargetData::Classes {
+            labels: labels.clone(),
+            n_classes: 2,
+        },
+    )
+    .unwrap();
+    let weights = |c: f64| {
+        let fit_config = quiet()
+            .with_optimizer(OptimizerConfig::lbfgs())
+            .with_learning_rate(1.0)
+            .with_epochs(300)
+            .with_penalty_c(Some(c))
+            .with_convergence(Some(ConvergenceConfig::new().with_tol(1e-7)));
+        let fitted = fit_binary_logistic(&data, None, &fit_config).unwrap();
+        let probabilities = predict(&fitted.model, Task::Binary, &data.features, 64).unwrap();
+        let Model::Logistic(logistic) = fitted.model else {
+            unreachable!()
+        };
+        (
+            logistic
+                .linear
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+            probabilities,
+        )
+    };
+    for c in [0.01, 1.0] {
+        // At the optimum of C·Σ loss + ½‖w‖², w = C·Σ (yᵢ − pᵢ)·xᵢ, and the unpenalised bias
+        // makes Σ (yᵢ − pᵢ) vanish. A stop on the f32 loss leaves the weights within a few
+        // parts in a thousand; a wrong scale of the penalty would be off by far more.
+        let (w, probabilities) = weights(c);
+        let mut expected = [0.0f64; 2];
+        let mut residual_sum = 0.0f64;
+        for (i, row) in data.features.rows().enumerate() {
+            let residual = labels[i] as f64 - probabilities.row(i)[1] as f64;
+            residual_sum += residual;
+            expected[0] += c * residual * row[0] as f64;
+            expected[1] += c * residual * row[1] as f64;
+        }
+        for k in 0..2 {
+            assert!(
+                (w[k] as f64 - expected[k]).abs() < 1e-2 * expected[k].abs().max(1.0),
+                "C = {c}: w = {w:?}, stationarity says {expected:?}"
+            );
+        }
+        assert!(
+            residual_sum.abs() < 0.05,
+            "C = {c}: bias not at its optimum: {residual_sum}"
+        );
+    }
+    let norm = |w: Vec<f32>| w.iter().map(|v| v * v).sum::<f32>();
+    assert!(norm(weights(0.01).0) < 0.5 * norm(weights(1.0).0));
+}
+
+#[test]
+fn convergence_stops_adam_too_and_the_budget_says_when_it_did_not() {
+    let _rng = exclusive_rng();
+    let data = separable_blobs(30, 2, 22);
+    let converging = quiet()
+        .with_learning_rate(0.05)
+        .with_epochs(500)
+        .with_penalty_c(Some(0.1))
+        .with_convergence(Some(ConvergenceConfig::new().with_tol(1e-3)));
+    let fitted = fit_binary_logistic(&data, None, &converging).unwrap();
+    assert!(
+        matches!(
+            fitted.history.stop,
+            StopReason::Converged { patience: 3, .. }
+        ),
+        "{:?}",
+        fitted.history.stop
+    );
+    assert!(fitted.history.epochs_run() < 500);
+    let short = converging.with_epochs(2);
+    let fitted = fit_binary_logistic(&data, None, &short).unwrap();
+    assert_eq!(fitted.history.stop, StopReason::EpochBudget);
 }
 
 #[test]
@@ -293,6 +564,14 @@ fn bad_fit_configs_are_rejected_with_a_clear_message() {
             quiet().with_optimizer(OptimizerConfig::sgd(1.5)),
             "momentum must be in [0, 1)",
         ),
+        (
+            quiet().with_penalty_c(Some(0.0)),
+            "C (the inverse L2 penalty) must be positive",
+        ),
+        (
+            quiet().with_convergence(Some(ConvergenceConfig::new().with_tol(-1.0))),
+            "convergence tolerance must be a non-negative number",
+        ),
     ];
     for (fit_config, expected) in cases {
         let err = fit_binary_logistic(&data, None, &fit_config)
@@ -303,6 +582,20 @@ fn bad_fit_configs_are_rejected_with_a_clear_message() {
             "{err:?} should contain {expected:?}"
         );
     }
+    let with_dropout = ModelConfig::Mlp(MlpConfig::new(2, vec![4], 1).with_dropout(0.2));
+    let lbfgs = fit(
+        init(&with_dropout, &cpu_backends()[0].1, 1),
+        Task::Binary,
+        &data,
+        None,
+        &quiet().with_optimizer(OptimizerConfig::lbfgs()),
+    );
+    assert!(
+        lbfgs
+            .unwrap_err()
+            .to_string()
+            .contains("L-BFGS needs the same loss")
+    );
     let both = fit_binary_logistic(&data, Some(&data), &quiet().with_validation_split(0.2));
     assert!(both.unwrap_err().to_string().contains("not both"));
     let binary = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));

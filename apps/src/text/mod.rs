@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::delimiter::{self, Delimiter};
 use crate::error::LoadError;
+use crate::files::{read_text_file, read_text_start};
 
 /// A column picked by its 0-based index or by its header name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,29 +51,50 @@ pub struct TableFormat {
 }
 
 impl TableFormat {
-    /// The format the user asked for, with the rest from the file name: `,` and quoting for
-    /// `.csv`, tab and no quoting otherwise (`.tsv`, no extension); a header when a column is
-    /// given by name.
+    /// The format the user asked for, with the rest from the file: the delimiter detected from
+    /// its first lines (tab, `;` or `,`, whatever its name), quoting unless tab-separated, a
+    /// header when a column is given by name.
     pub fn for_file(
         path: &Path,
-        delimiter: Option<u8>,
+        delimiter: Option<Delimiter>,
         header: Option<bool>,
         quoting: Option<bool>,
         label: Column,
         text: Column,
-    ) -> Self {
-        let is_csv = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let delimiter = delimiter.unwrap_or(if is_csv { b',' } else { b'\t' });
+    ) -> Result<Self, LoadError> {
+        let delimiter = match delimiter {
+            Some(Delimiter::Byte(byte)) => byte,
+            Some(Delimiter::Whitespace) => {
+                return Err(LoadError::new(
+                    path,
+                    "texts hold spaces, so whitespace cannot separate their fields; use a \
+                     character such as `,` or tab",
+                ));
+            }
+            None => match read_text_start(path, 1 << 16)? {
+                sample if sample.trim_ascii().is_empty() => {
+                    return Err(LoadError::new(path, "no rows of data"));
+                }
+                sample => match delimiter::detect(&sample, 0, false) {
+                    Some(Delimiter::Byte(byte)) => byte,
+                    _ => {
+                        return Err(LoadError::new(
+                            path,
+                            "cannot tell how the fields are separated: no tab, `;` or `,` splits \
+                             the first lines into a label and a text; name it with --delimiter",
+                        ));
+                    }
+                },
+            },
+        };
         let named = matches!(label, Column::Name(_)) || matches!(text, Column::Name(_));
-        Self {
+        Ok(Self {
             delimiter,
             header: header.unwrap_or(named),
             quoting: quoting.unwrap_or(delimiter != b'\t'),
             label,
             text,
-        }
+        })
     }
 }
 
@@ -131,6 +154,13 @@ fn resolve(
 ) -> Result<usize, LoadError> {
     match (column, header) {
         (Column::Index(i), _) if *i < width => Ok(*i),
+        (Column::Index(i), _) if width == 1 => Err(LoadError::new(
+            path,
+            format!(
+                "there is no column {i}: the rows have a single field; if the file is \
+                 delimited by another character, name it with --delimiter"
+            ),
+        )),
         (Column::Index(i), _) => Err(LoadError::new(
             path,
             format!("there is no column {i}: the rows have {width} fields (columns count from 0)"),
@@ -211,8 +241,7 @@ fn csv_error(path: &Path, lines: &Lines, error: csv::Error) -> LoadError {
 /// Reads the label and text columns of a delimited file. Every row must have as many fields as
 /// the first; empty texts and labels are errors naming their line.
 pub fn read_table(path: &Path, format: &TableFormat) -> Result<LabelledTexts, LoadError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    let bytes = read_text_file(path)?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(format.delimiter)
         .has_headers(format.header)
@@ -284,7 +313,7 @@ mod tests {
             None,
             label.parse().unwrap(),
             text.parse().unwrap(),
-        );
+        )?;
         read_table(&path, &format)
     }
 

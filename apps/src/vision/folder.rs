@@ -9,6 +9,7 @@ use image::imageops::FilterType;
 
 use super::{Color, ImageLayout, ImageSet};
 use crate::error::LoadError;
+use crate::split::ExampleId;
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
@@ -148,6 +149,7 @@ pub fn load_folder(
         pixels: Vec::new(),
         labels: Vec::new(),
         class_names,
+        ids: Vec::new(),
     };
     let first = &listed[0].1[0];
     for (name, files) in &listed {
@@ -183,6 +185,8 @@ pub fn load_folder(
             }
             set.pixels.extend(to_layout(image, layout));
             set.labels.push(label);
+            let relative = path.strip_prefix(dir).unwrap_or(path);
+            set.ids.push(ExampleId::File(relative.to_path_buf()));
         }
     }
     Ok(set)

@@ -210,6 +210,7 @@ pub fn load_part(
             width: images.cols,
         },
         pixels: images.pixels,
+        ids: crate::split::rows(labels.len()),
         labels,
         class_names,
     })

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use zoo_models::data::{Examples, Features, TargetData};
 
 use crate::error::LoadError;
+use crate::split::ExampleId;
 
 /// Grayscale (one channel) or RGB (three).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -58,6 +59,8 @@ pub struct ImageSet {
     pub pixels: Vec<u8>,
     pub labels: Vec<usize>,
     pub class_names: Vec<String>,
+    /// Where each image came from: its index in an IDX file, or its file.
+    pub ids: Vec<ExampleId>,
 }
 
 impl ImageSet {
@@ -84,6 +87,7 @@ impl ImageSet {
                 .collect(),
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             class_names: self.class_names.clone(),
+            ids: indices.iter().map(|&i| self.ids[i].clone()).collect(),
         }
     }
 
@@ -204,6 +208,7 @@ mod tests {
             pixels: vec![0, 255, 51, 51, 0, 0, 255, 0, 51, 51, 0, 0],
             labels: vec![0, 1],
             class_names: vec!["a".into(), "b".into()],
+            ids: crate::split::rows(2),
         }
     }
 
@@ -245,11 +250,16 @@ mod tests {
         let mut set = rgb_pair();
         set.pixels = set.pixels.repeat(5);
         set.labels = [0, 1].repeat(5);
+        set.ids = crate::split::rows(10);
         let (train, test) = set.train_test_split(0.2, 1, Path::new("x")).unwrap();
         assert_eq!((train.len(), test.len()), (8, 2));
         for part in [&train, &test] {
             for i in 0..part.len() {
                 assert_eq!(part.image(i), set.image(part.labels[i]));
+                let crate::split::ExampleId::Row(row) = part.ids[i] else {
+                    unreachable!()
+                };
+                assert_eq!(part.labels[i], set.labels[row], "ids follow their images");
             }
         }
     }
