@@ -41,12 +41,18 @@ def main():
         help="the zoo-bench binary [default: built and run with cargo run --release]",
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--burn-layers",
+        action="store_true",
+        help="run zoo-bench with --burn-layers: the CNN on flex without the zoo's kernels",
+    )
     args = parser.parse_args()
 
     zoo = [args.zoo_bench] if args.zoo_bench else [
         "cargo", "run", "--release", "--quiet", "-p", "burn-zoo-apps", "--bin", "zoo-bench", "--"
     ]
     timing = ["--rounds", str(args.rounds), "--round-seconds", str(args.round_seconds)]
+    zoo_options = ["--burn-layers"] if args.burn_layers else []
     cases = [a for c in args.case for a in ("--case", c)]
     backends = [a for b in args.backend or ["flex"] for a in ("--backend", b)]
 
@@ -54,7 +60,7 @@ def main():
     threads = None
     for sitting in range(args.sittings):
         print(f"sitting {sitting + 1}/{args.sittings}", file=sys.stderr)
-        report = run_json(zoo + backends + cases + timing + ["--json"])
+        report = run_json(zoo + backends + cases + timing + zoo_options + ["--json"])
         threads = report["threads"]
         for r in report["results"]:
             burn.setdefault((r["case"], r["backend"]), []).append(r)

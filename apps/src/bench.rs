@@ -31,6 +31,10 @@ pub struct Cli {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run the CNN's blocks on flex with Burn's own layers instead of the zoo's fused kernels,
+    /// to measure what the kernels bring.
+    #[arg(long)]
+    pub burn_layers: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +48,9 @@ pub struct BackendResult {
 pub struct Report {
     /// Threads of the CPU backends' pool (`RAYON_NUM_THREADS` sets it).
     pub threads: usize,
+    /// Whether the CNN ran on flex with the zoo's fused kernels (`false`: Burn's own layers,
+    /// `--burn-layers`, or a build without flex).
+    pub zoo_kernels: bool,
     pub settings: BenchSettings,
     /// Backends asked for but unusable here, with the reason.
     pub skipped: Vec<(BackendKind, String)>,
@@ -70,6 +77,8 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
         .into_iter()
         .filter(|c| cli.cases.is_empty() || cli.cases.iter().any(|n| n == c.case.name))
         .collect();
+    #[cfg(feature = "flex")]
+    zoo_models::kernels::set_enabled(!cli.burn_layers);
     let settings = BenchSettings {
         warmup_steps: cli.warmup_steps,
         rounds: cli.rounds,
@@ -104,6 +113,7 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
     }
     Ok(Report {
         threads: rayon::current_num_threads(),
+        zoo_kernels: cfg!(feature = "flex") && !cli.burn_layers,
         settings,
         skipped,
         results,
@@ -113,8 +123,15 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
 /// The report as the table `zoo-bench` prints.
 pub fn render(report: &Report) -> String {
     let mut text = format!(
-        "samples/s: median (min-max) of {} rounds of {} s; {} CPU threads\n",
-        report.settings.rounds, report.settings.round_seconds, report.threads
+        "samples/s: median (min-max) of {} rounds of {} s; {} CPU threads; CNN blocks on flex: {}\n",
+        report.settings.rounds,
+        report.settings.round_seconds,
+        report.threads,
+        if report.zoo_kernels {
+            "zoo kernels"
+        } else {
+            "Burn's layers"
+        }
     );
     text += &format!(
         "{:<8} {:<16} {:>9} {:>6} {:>26} {:>28} {:>10} {:>9}\n",

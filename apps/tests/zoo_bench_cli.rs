@@ -28,6 +28,7 @@ fn zoo_bench_measures_each_case_on_each_usable_backend() {
     assert!(output.status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["threads"].as_u64().unwrap() >= 1);
+    assert_eq!(report["zoo_kernels"], cfg!(feature = "flex"), "{report}");
     let results = report["results"].as_array().unwrap();
     let skipped = report["skipped"].as_array().unwrap().len();
     let compiled = zoo_models::backend::BackendKind::compiled().len();
@@ -64,6 +65,29 @@ fn zoo_bench_measures_each_case_on_each_usable_backend() {
 }
 
 #[test]
+fn zoo_bench_can_measure_burns_own_layers_instead_of_the_kernels() {
+    let output = zoo_bench(&[
+        "--backend",
+        "flex",
+        "--case",
+        "cnn-mfcc",
+        "--rounds",
+        "1",
+        "--round-seconds",
+        "0",
+        "--warmup-steps",
+        "0",
+        "--burn-layers",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("CNN blocks on flex: Burn's layers"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn zoo_bench_prints_a_table() {
     let output = zoo_bench(&[
         "--backend",
@@ -77,6 +101,10 @@ fn zoo_bench_prints_a_table() {
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("CNN blocks on flex: zoo kernels"),
+        "{stdout}"
+    );
     let row = stdout
         .lines()
         .find(|l| l.starts_with("flex"))

@@ -171,6 +171,25 @@ impl SmallCnnConfig {
     }
 }
 
+impl ConvBlock {
+    /// `[batch, in channels, h, w]` → `[batch, out channels, h/2, w/2]`. On flex the zoo's fused
+    /// kernel does the whole block in one operation (`kernels`); elsewhere Burn's layers do.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        #[cfg(feature = "flex")]
+        if let Some(out) = crate::kernels::conv_block(&self.conv, &x) {
+            return out;
+        }
+        self.layers_forward(x)
+    }
+
+    /// The block by Burn's layers, whatever the backend: the reference the kernels are tested
+    /// against, and the path of every backend but flex.
+    pub fn layers_forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool
+            .forward(self.activation.forward(conv::forward(&self.conv, x)))
+    }
+}
+
 impl SmallCnn {
     /// `[batch, channels·height·width]` (row-major C, H, W) → `[batch, n_outputs]`.
     ///
@@ -178,11 +197,7 @@ impl SmallCnn {
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
         let [batch, _] = input.dims();
         let x = input.reshape([batch, self.channels, self.height, self.width]);
-        let x = self.blocks.iter().fold(x, |x, block| {
-            block
-                .pool
-                .forward(block.activation.forward(conv::forward(&block.conv, x)))
-        });
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         let x = x.flatten(1, 3);
         let x = self
             .dropout

@@ -1,4 +1,6 @@
-//! The CNN's "same" convolutions, computed the fastest way each backend offers.
+//! The CNN's "same" convolutions, computed the fastest way each backend offers, where the zoo's
+//! fused flex kernel (`kernels::conv_block`, which replaces the whole conv + ReLU + pool block)
+//! does not apply: on ndarray, on wgpu, and on flex for shapes the kernel does not take.
 //!
 //! Burn 0.22's CPU backends are slow at `Conv2d` training (README, "Performance"): both derive
 //! the weight gradient as a convolution whose kernel is the whole image, and NdArray's input

@@ -28,6 +28,8 @@ pub mod cpu;
 pub mod data;
 mod error;
 pub mod inference;
+#[cfg(feature = "flex")]
+pub mod kernels;
 pub mod linear;
 pub mod logistic;
 pub mod metrics;

@@ -1,0 +1,204 @@
+//! [`ZooKernels`] on flex tensors: the plain forward passes, and for `Autodiff<Flex>` the same
+//! forward passes recorded with hand-written backward steps.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use burn::backend::Flex;
+use burn::backend::TensorMetadata;
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::TensorData;
+use rayon::prelude::*;
+
+use super::ZooKernels;
+use super::conv_block::{self, BlockShape};
+use super::pool;
+
+/// The tensor's f32 elements in row-major order, borrowed when it is already laid out so.
+fn elements(tensor: &FlexTensor) -> Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(slice) => Cow::Borrowed(slice),
+        None => Cow::Owned(
+            tensor
+                .to_contiguous()
+                .as_slice::<f32>()
+                .expect("contiguous")
+                .to_vec(),
+        ),
+    }
+}
+
+fn dims<const D: usize>(tensor: &FlexTensor) -> [usize; D] {
+    tensor.shape().dims::<D>()
+}
+
+fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Max-pooling of every `[h, w]` plane of `x` (`[n, c, h, w]`): the output and the winners.
+fn pool_forward(x: &FlexTensor) -> (FlexTensor, Arc<[u8]>) {
+    let [n, c, h, w] = dims(x);
+    let (pooled_h, pooled_w) = (h / 2, w / 2);
+    let input = elements(x);
+    let mut out = vec![0.0; n * c * pooled_h * pooled_w];
+    let mut codes = vec![0; out.len()];
+    if !out.is_empty() {
+        out.par_chunks_mut(pooled_h * pooled_w)
+            .zip(codes.par_chunks_mut(pooled_h * pooled_w))
+            .zip(input.par_chunks(h * w))
+            .for_each(|((out, codes), plane)| pool::forward_plane::<false>(plane, w, out, codes));
+    }
+    (flex_tensor(out, [n, c, pooled_h, pooled_w]), codes.into())
+}
+
+fn block_shape(x: &FlexTensor, weight: &FlexTensor) -> BlockShape {
+    let [batch, channels, height, width] = dims(x);
+    let [outputs, weight_channels, 3, 3] = dims(weight) else {
+        panic!("conv3x3_relu_pool2x2: the weight must be [outputs, channels, 3, 3]");
+    };
+    assert_eq!(
+        weight_channels, channels,
+        "conv3x3_relu_pool2x2: channels differ"
+    );
+    BlockShape {
+        batch,
+        channels,
+        height,
+        width,
+        outputs,
+    }
+}
+
+fn block_forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+) -> (FlexTensor, Arc<[u8]>) {
+    let shape = block_shape(x, weight);
+    let (out, codes) = conv_block::forward(&elements(x), &elements(weight), &elements(bias), shape);
+    let [pooled_h, pooled_w] = shape.pooled();
+    (
+        flex_tensor(out, [shape.batch, shape.outputs, pooled_h, pooled_w]),
+        codes.into(),
+    )
+}
+
+impl ZooKernels for Flex {
+    fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        pool_forward(&x).0
+    }
+
+    fn conv3x3_relu_pool2x2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        block_forward(&x, &weight, &bias).0
+    }
+}
+
+#[derive(Debug)]
+struct MaxPool2x2Backward;
+
+impl Backward<Flex, 1> for MaxPool2x2Backward {
+    /// The input's shape and the winner of each window.
+    type State = ([usize; 4], Arc<[u8]>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad_out = grads.consume::<Flex>(&ops.node);
+        let [Some(parent)] = ops.parents else {
+            return;
+        };
+        let ([n, c, h, w], codes) = ops.state;
+        let pooled_plane = (h / 2) * (w / 2);
+        let grad_out = elements(&grad_out);
+        let mut grad_in = vec![0.0; n * c * h * w];
+        if pooled_plane > 0 {
+            grad_in
+                .par_chunks_mut(h * w)
+                .zip(grad_out.par_chunks(pooled_plane))
+                .zip(codes.par_chunks(pooled_plane))
+                .for_each(|((grad_in, grad_out), codes)| {
+                    pool::backward_plane(grad_out, codes, w, grad_in)
+                });
+        }
+        grads.register::<Flex>(parent.id, flex_tensor(grad_in, [n, c, h, w]));
+    }
+}
+
+#[derive(Debug)]
+struct ConvBlockBackward;
+
+impl Backward<Flex, 3> for ConvBlockBackward {
+    /// The input, the weight and the winner of each window (ReLU-clipped ones marked).
+    type State = (FlexTensor, FlexTensor, Arc<[u8]>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad_out = grads.consume::<Flex>(&ops.node);
+        let [x_node, weight_node, bias_node] = ops.parents;
+        let (x, weight, codes) = ops.state;
+        let shape = block_shape(&x, &weight);
+        let gradients = conv_block::backward(
+            &elements(&x),
+            &elements(&weight),
+            &elements(&grad_out),
+            &codes,
+            shape,
+            x_node.is_some(),
+        );
+        if let (Some(node), Some(input)) = (x_node, gradients.input) {
+            grads.register::<Flex>(node.id, flex_tensor(input, dims::<4>(&x)));
+        }
+        if let Some(node) = weight_node {
+            grads.register::<Flex>(node.id, flex_tensor(gradients.weight, dims::<4>(&weight)));
+        }
+        if let Some(node) = bias_node {
+            grads.register::<Flex>(node.id, flex_tensor(gradients.bias, [shape.outputs]));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> ZooKernels for Autodiff<Flex, C> {
+    fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match MaxPool2x2Backward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                let (out, codes) = pool_forward(&x);
+                prep.finish((dims(&x), codes), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(pool_forward(&x.into_primitive()).0),
+        }
+    }
+
+    fn conv3x3_relu_pool2x2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let prepared = ConvBlockBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful();
+        let (x, weight, bias) = (
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        );
+        let (out, codes) = block_forward(&x, &weight, &bias);
+        match prepared {
+            OpsKind::Tracked(prep) => prep.finish((x, weight, codes), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}
