@@ -31,8 +31,8 @@ pub struct Cli {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Run the CNN's blocks on flex with Burn's own layers instead of the zoo's fused kernels,
-    /// to measure what the kernels bring.
+    /// Run the CNN's blocks on flex with Burn's own layers and ops (the path every other backend
+    /// takes) instead of the zoo's fused kernels, to measure what the kernels bring.
     #[arg(long)]
     pub burn_layers: bool,
 }

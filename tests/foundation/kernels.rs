@@ -215,26 +215,25 @@ fn check_block(case: Case, x: &TensorData, weight: &TensorData, bias: &[f32], se
     );
 }
 
-#[test]
-fn fused_block_matches_conv2d_relu_max_pool_with_exact_ties() {
-    for (k, case) in cases(1).into_iter().enumerate() {
-        let mut rng = rng(100 + k as u64);
-        let x = data(case.input(), &mut rng, Values::SmallIntegers);
-        let weight = data(case.weight(), &mut rng, Values::SmallIntegers);
-        let bias = bias(case.outputs, &mut rng, Values::SmallIntegers);
+/// [`check_block`] on the random cases drawn with `seed`, inputs and parameters from `values`.
+fn check_random_blocks(seed: u64, values: Values) {
+    for (k, case) in cases(seed).into_iter().enumerate() {
+        let mut rng = rng(100 * seed + k as u64);
+        let x = data(case.input(), &mut rng, values);
+        let weight = data(case.weight(), &mut rng, values);
+        let bias = bias(case.outputs, &mut rng, values);
         check_block(case, &x, &weight, &bias, k as u64);
     }
 }
 
 #[test]
+fn fused_block_matches_conv2d_relu_max_pool_with_exact_ties() {
+    check_random_blocks(1, Values::SmallIntegers);
+}
+
+#[test]
 fn fused_block_matches_on_continuous_values() {
-    for (k, case) in cases(2).into_iter().enumerate() {
-        let mut rng = rng(200 + k as u64);
-        let x = data(case.input(), &mut rng, Values::Continuous);
-        let weight = data(case.weight(), &mut rng, Values::Continuous);
-        let bias = bias(case.outputs, &mut rng, Values::Continuous);
-        check_block(case, &x, &weight, &bias, k as u64);
-    }
+    check_random_blocks(2, Values::Continuous);
 }
 
 #[test]
