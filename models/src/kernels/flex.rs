@@ -20,7 +20,8 @@ use super::ZooKernels;
 use super::conv_block::{self, BlockShape};
 use super::pool;
 
-/// The tensor's f32 elements in row-major order, borrowed when it is already laid out so.
+/// The tensor's f32 elements in row-major order, borrowed when it is already laid out so (a
+/// broadcast gradient, say, is not).
 fn elements(tensor: &FlexTensor) -> Cow<'_, [f32]> {
     match tensor.as_slice::<f32>() {
         Some(slice) => Cow::Borrowed(slice),
@@ -28,7 +29,7 @@ fn elements(tensor: &FlexTensor) -> Cow<'_, [f32]> {
             tensor
                 .to_contiguous()
                 .as_slice::<f32>()
-                .expect("contiguous")
+                .expect("the zoo's kernels take f32 tensors (`kernels::applies_to` checks)")
                 .to_vec(),
         ),
     }
