@@ -284,24 +284,18 @@ fn fused_block_propagates_nan_like_burn_on_flex() {
     let x = TensorData::new(values, case.input());
     let weight = data(case.weight(), &mut rng, Values::SmallIntegers);
     let output_weights = data(case.pooled(case.outputs), &mut rng, Values::Continuous);
-    let ours = run_block(
-        &flex(),
-        &x,
-        &weight,
-        &[0.5, -0.5, 1.0],
-        &output_weights,
-        true,
-        kernel_block,
-    );
-    let burn = run_block(
-        &flex(),
-        &x,
-        &weight,
-        &[0.5, -0.5, 1.0],
-        &output_weights,
-        true,
-        burn_block,
-    );
+    let run = |block: fn(&Conv2d, Tensor<4>) -> Tensor<4>| {
+        run_block(
+            &flex(),
+            &x,
+            &weight,
+            &[0.5, -0.5, 1.0],
+            &output_weights,
+            true,
+            block,
+        )
+    };
+    let (ours, burn) = (run(kernel_block), run(burn_block));
     let nan_outputs = ours
         .output
         .clone()
