@@ -129,7 +129,8 @@ fn scalar_backward_row(grad: &[f32], codes: &[u8], top: &mut [f32], bottom: &mut
 /// stays portable), the same rules as the scalar loops. Each function returns how many windows
 /// of the row it did: all of them with AVX2, none without (the scalar loops then do the row).
 /// The scalar loops compile to branches on the comparisons, which real data mispredicts: they
-/// ran at ~30 cycles a window, these at about 1.
+/// took about 11 ns a window on one thread, these about 1 ns (measured on the MFCC CNN's first
+/// pooling, README "Performance").
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use std::arch::x86_64::*;
