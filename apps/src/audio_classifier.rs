@@ -377,7 +377,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         eprintln!(
             "{} training, {} validation and {} test recordings, {} classes",
             data_split.train.len(),
-            data_split.validation.as_ref().map_or(0, Examples::len),
+            data_split.validation.as_ref().map_or(0, ExampleSet::len),
             data_split.test.len(),
             classes.len()
         );

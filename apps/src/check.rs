@@ -4,7 +4,7 @@
 use clap::Parser;
 use serde::Serialize;
 use zoo_models::backend::BackendKind;
-use zoo_models::conformance::{Agreement, cases, compare};
+use zoo_models::conformance::{Agreement, SparseAgreement, cases, compare, compare_sparse};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,15 +35,26 @@ pub struct PairReport {
     pub failures: Vec<&'static str>,
 }
 
+/// Sparse rows against the same rows dense, on one backend.
+#[derive(Debug, Serialize)]
+pub struct SparseReport {
+    pub case: String,
+    pub backend: BackendKind,
+    pub agreement: SparseAgreement,
+    pub failures: Vec<&'static str>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub backends: Vec<BackendReport>,
     pub pairs: Vec<PairReport>,
+    pub sparse: Vec<SparseReport>,
 }
 
 impl Report {
     pub fn passed(&self) -> bool {
         self.pairs.iter().all(|p| p.failures.is_empty())
+            && self.sparse.iter().all(|s| s.failures.is_empty())
     }
 }
 
@@ -86,7 +97,23 @@ pub fn check(cli: &Cli) -> anyhow::Result<Report> {
             }
         }
     }
-    Ok(Report { backends, pairs })
+    let mut sparse = Vec::new();
+    for (backend, device) in &devices {
+        for case in &selected {
+            let agreement = compare_sparse(case, device, 11)?;
+            sparse.push(SparseReport {
+                case: case.name.to_string(),
+                backend: *backend,
+                failures: agreement.failures(),
+                agreement,
+            });
+        }
+    }
+    Ok(Report {
+        backends,
+        pairs,
+        sparse,
+    })
 }
 
 /// The report as the tables `zoo-check` prints.
@@ -115,6 +142,20 @@ pub fn render(report: &Report) -> String {
     }
     if report.pairs.is_empty() {
         text += "  fewer than two backends: nothing to compare\n";
+    }
+    text += "\nsparse rows against the same rows dense (largest absolute difference over outputs, loss, gradients)\n";
+    for s in &report.sparse {
+        let verdict = if s.failures.is_empty() {
+            "pass".to_string()
+        } else {
+            format!("FAIL: {}", s.failures.join(", "))
+        };
+        text += &format!(
+            "  {:<20} {:>7}            {:>9.2e}  {verdict}\n",
+            s.case,
+            s.backend.name(),
+            s.agreement.worst()
+        );
     }
     text
 }

@@ -21,6 +21,37 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, LoadError> {
     Ok(bytes)
 }
 
+/// A text file's contents as a stream (decompressed when it is gzip), without the byte-order
+/// mark: for files read once, front to back, that need not fit in memory.
+pub fn open_text_stream(path: &Path) -> Result<Box<dyn Read>, LoadError> {
+    use std::io::BufRead;
+    let cannot_read = |e: std::io::Error| LoadError::new(path, format!("cannot read: {e}"));
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(cannot_read)?);
+    if reader
+        .fill_buf()
+        .map_err(cannot_read)?
+        .starts_with(&GZIP_MAGIC)
+    {
+        let mut decoded = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(reader));
+        let bom = decoded
+            .fill_buf()
+            .map_err(|e| LoadError::new(path, format!("not a valid gzip file: {e}")))?
+            .starts_with(UTF8_BOM);
+        if bom {
+            decoded.consume(UTF8_BOM.len());
+        }
+        return Ok(Box::new(decoded));
+    }
+    if reader
+        .fill_buf()
+        .map_err(cannot_read)?
+        .starts_with(UTF8_BOM)
+    {
+        reader.consume(UTF8_BOM.len());
+    }
+    Ok(Box::new(reader))
+}
+
 /// The first `limit` bytes of a text file's contents (decompressed when it is gzip), without the
 /// byte-order mark: enough to tell its layout without reading all of it.
 pub fn read_text_start(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError> {

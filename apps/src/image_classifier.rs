@@ -322,15 +322,13 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         (_, true) => false,
         _ => command.model.normalizes_by_default(),
     };
-    let pixels = PixelScaling::fit(&data.train, normalize);
-    let train_examples = pixels.examples(&data.train);
-    // The bytes are no longer needed once widened to examples.
-    let ImageSet { ids: train_ids, .. } = data.train;
+    let pixels = PixelScaling::fit(&data.train, normalize, seed)?;
+    let (train_ids, test_ids) = (data.train.ids.clone(), data.test.ids.clone());
     let split = DataSplit::new(
-        train_examples,
+        pixels.examples(data.train),
         train_ids,
-        pixels.examples(&data.test),
-        data.test.ids,
+        pixels.examples(data.test),
+        test_ids,
         &fit_config,
         &class_names,
     )?;
@@ -338,7 +336,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         eprintln!(
             "{} training, {} validation and {} test images of {}×{} {:?}, {} classes",
             split.train.len(),
-            split.validation.as_ref().map_or(0, Examples::len),
+            split.validation.as_ref().map_or(0, ExampleSet::len),
             split.test.len(),
             layout.width,
             layout.height,
@@ -421,7 +419,7 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
         }
     };
     let test = load_test_set(&source, &saved)?;
-    let examples = saved.preprocessing.pixels.examples(&test);
+    let examples = saved.preprocessing.pixels.examples(test);
     let evaluation = evaluate(
         &saved.model,
         saved.manifest.task,

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use zoo_models::data::{Examples, classes_without_training};
+use zoo_models::data::classes_without_training;
+use zoo_models::dataset::ExampleSet;
 use zoo_models::train::FitConfig;
 
 pub const SPLIT_FILE: &str = "split.json";
@@ -42,10 +43,12 @@ pub struct SplitIds {
 /// The examples of a run, with their ids.
 #[derive(Clone, Debug)]
 pub struct DataSplit {
-    pub train: Examples,
-    pub validation: Option<Examples>,
-    pub test: Examples,
+    pub train: ExampleSet,
+    pub validation: Option<ExampleSet>,
+    pub test: ExampleSet,
     pub ids: SplitIds,
+    /// Which of the training examples given to [`DataSplit::new`] train (the others validate).
+    pub train_rows: Vec<usize>,
 }
 
 /// Says which classes a split leaves without training examples, by name.
@@ -71,18 +74,19 @@ impl DataSplit {
     /// training example is a warning naming it; training left with fewer than two classes is an
     /// error. `train_ids` and `test_ids` name the examples of `train` and `test`, in order.
     pub fn new(
-        train: Examples,
+        train: impl Into<ExampleSet>,
         train_ids: Vec<ExampleId>,
-        test: Examples,
+        test: impl Into<ExampleSet>,
         test_ids: Vec<ExampleId>,
         config: &FitConfig,
         class_names: &[String],
     ) -> anyhow::Result<Self> {
+        let (train, test) = (train.into(), test.into());
         assert_eq!(train.len(), train_ids.len(), "one id per training example");
         assert_eq!(test.len(), test_ids.len(), "one id per test example");
-        let (train, validation, ids) = if config.validation_split > 0.0 {
+        let (train, validation, ids, train_rows) = if config.validation_split > 0.0 {
             let (kept, held_out) = train
-                .targets
+                .targets()
                 .split_indices(
                     config.validation_split,
                     config.validation_holdout,
@@ -99,24 +103,26 @@ impl DataSplit {
             };
             let validation = train.select(&held_out);
             let train = train.select(&kept);
-            let untrained = classes_without_training(&train.targets, &validation.targets)?;
+            let untrained = classes_without_training(train.targets(), validation.targets())?;
             warn_untrained("validation split", &untrained, class_names);
-            (train, Some(validation), ids)
+            (train, Some(validation), ids, kept)
         } else {
             let ids = SplitIds {
                 train: train_ids,
                 validation: Vec::new(),
                 test: test_ids,
             };
-            (train, None, ids)
+            let all = (0..train.len()).collect();
+            (train, None, ids, all)
         };
-        let untrained = classes_without_training(&train.targets, &test.targets)?;
+        let untrained = classes_without_training(train.targets(), test.targets())?;
         warn_untrained("test set", &untrained, class_names);
         Ok(Self {
             train,
             validation,
             test,
             ids,
+            train_rows,
         })
     }
 }

@@ -608,9 +608,9 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
     };
     config.validate_for(task)?;
     let split = DataSplit::new(
-        train_examples,
+        train_examples.clone(),
         train_ids,
-        test_examples,
+        test_examples.clone(),
         test_ids,
         &fit_config,
         &class_names,
@@ -619,7 +619,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
         eprintln!(
             "{} training, {} validation and {} test rows, {n} features",
             split.train.len(),
-            split.validation.as_ref().map_or(0, Examples::len),
+            split.validation.as_ref().map_or(0, ExampleSet::len),
             split.test.len()
         );
         eprintln!("{}", config.summary());
@@ -627,15 +627,14 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
 
     // The exact fit on the rows gradient descent fits (the validation part held out), tested
     // on the same test rows: what gradient descent should match.
-    let closed_form_r2 = match (model_kind, &split.train.targets, &split.test.targets) {
+    let closed_form_r2 = match (model_kind, split.train.targets(), &test_examples.targets) {
         (
             TabularModel::Linear,
             TargetData::Values { values: y, .. },
             TargetData::Values { values: y_test, .. },
         ) => {
-            let (w, b) = least_squares(&split.train.features, y);
-            let predicted: Vec<f64> = split
-                .test
+            let (w, b) = least_squares(&train_examples.features.select(&split.train_rows), y);
+            let predicted: Vec<f64> = test_examples
                 .features
                 .rows()
                 .map(|r| b + r.iter().zip(&w).map(|(x, w)| *x as f64 * w).sum::<f64>())
@@ -666,7 +665,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
         backend,
         &out,
         |model, evaluation, names| {
-            test_metrics(model, evaluation, names, &split.test, target_scaling)
+            test_metrics(model, evaluation, names, &test_examples, target_scaling)
         },
     )?;
     Ok((metrics, out, closed_form_r2))

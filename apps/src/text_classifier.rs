@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,7 +16,7 @@ use crate::delimiter::Delimiter;
 use crate::error::LoadError;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::{DataSplit, rows, rows_at};
-use crate::text::features::{TfidfConfig, TfidfVectorizer};
+use crate::text::features::{IN_MEMORY_VALUES, TfidfConfig, TfidfVectorizer, text_features};
 use crate::text::{Column, LabelledTexts, TableFormat, read_table};
 
 pub const APP: &str = "text-classifier";
@@ -163,16 +164,17 @@ pub struct FeatureArgs {
     /// Word n-gram lengths, MIN-MAX.
     #[arg(long, default_value = "1-2", value_parser = parse_range)]
     pub word_ngrams: (usize, usize),
-    /// Character n-gram lengths within words, MIN-MAX, or `none`. On SMS spam they lift the
-    /// spam F1 of logistic regression from 0.936 to 0.958: misspelt and run-together words
-    /// still share their pieces.
-    #[arg(long, default_value = "2-4", value_parser = parse_optional_range)]
+    /// Character n-gram lengths within words, MIN-MAX (2-4, say), or `none`. They help where
+    /// words are misspelt or run together, but multiply the stored values of a row by about
+    /// nine, and with it the time and memory of training. With 100,000 terms, SMS spam tests
+    /// better without them (README, "Text classifier").
+    #[arg(long, default_value = "none", value_parser = parse_optional_range)]
     pub char_ngrams: CharNgrams,
     /// Keep terms found in at least this many training texts.
     #[arg(long, default_value_t = 2)]
     pub min_df: usize,
     /// Keep at most this many terms (the most frequent).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub max_features: usize,
     /// Raw term counts instead of 1 + ln(count).
     #[arg(long)]
@@ -295,17 +297,29 @@ fn split(
         .map_err(|e| LoadError::new(path, e.to_string()))?)
 }
 
+/// Every text of a file as examples: TF-IDF rows (in memory, or computed per batch for large
+/// files; see [`text_features`]) and class targets. The texts move into the feature source.
 fn examples(
-    vectorizer: &TfidfVectorizer,
-    data: &LabelledTexts,
+    vectorizer: &Arc<TfidfVectorizer>,
+    data: LabelledTexts,
     classes: &[String],
     path: &Path,
-) -> anyhow::Result<Examples> {
+    progress: bool,
+) -> anyhow::Result<ExampleSet> {
     let targets = TargetData::Classes {
         labels: data.class_indices(classes, path)?,
         n_classes: classes.len(),
     };
-    Ok(Examples::new(vectorizer.transform(&data.texts), targets)?)
+    let (features, in_memory) =
+        text_features(vectorizer.clone(), Arc::new(data.texts), IN_MEMORY_VALUES);
+    if progress && !in_memory {
+        eprintln!(
+            "{}: TF-IDF rows are computed batch by batch (over {} values in memory)",
+            path.display(),
+            IN_MEMORY_VALUES
+        );
+    }
+    Ok(ExampleSet::new(features, targets)?)
 }
 
 /// Trains, tests and saves; returns what was written to `metrics.json` and the folder.
@@ -325,34 +339,18 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         .unwrap_or_else(|| data_dir().join("sms-spam/SMSSpamCollection"));
     let format = command.table.format(&path)?;
     let data = read_table(&path, &format)?;
-    let (train_texts, train_ids, test_texts, test_ids, test_path, test_source) =
-        match &command.test_data {
-            Some(test_path) => {
-                let test = read_table(test_path, &format)?;
-                let source = TestSource::File(absolute(test_path));
-                let (train_ids, test_ids) = (rows(data.len()), rows(test.len()));
-                (data, train_ids, test, test_ids, test_path.clone(), source)
-            }
-            None => {
-                let classes = classes_of(&[&data]);
-                let (train, test) = split(&data, &classes, command.test_split, seed, &path)?;
-                let source = TestSource::Split {
-                    fraction: command.test_split,
-                    seed,
-                };
-                (
-                    data.select(&train),
-                    rows_at(&train),
-                    data.select(&test),
-                    rows_at(&test),
-                    path.clone(),
-                    source,
-                )
-            }
-        };
+    // The test texts: another file, or rows of this one. Training and test examples are then
+    // index sets over the files' texts, which are held once.
+    let test_file = match &command.test_data {
+        Some(test_path) => Some((read_table(test_path, &format)?, test_path.clone())),
+        None => None,
+    };
     // The classes are those of both files, so that a test label training never saw is named
     // in a warning rather than refused.
-    let classes = classes_of(&[&train_texts, &test_texts]);
+    let classes = match &test_file {
+        Some((test, _)) => classes_of(&[&data, test]),
+        None => classes_of(&[&data]),
+    };
     if classes.len() < 2 {
         return Err(LoadError::new(
             &path,
@@ -360,16 +358,43 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         )
         .into());
     }
-    let vectorizer = TfidfVectorizer::fit(feature_config, &train_texts.texts)
-        .map_err(|e| LoadError::new(&path, e))?;
-    let split = DataSplit::new(
-        examples(&vectorizer, &train_texts, &classes, &path)?,
-        train_ids,
-        examples(&vectorizer, &test_texts, &classes, &test_path)?,
-        test_ids,
-        &fit_config,
-        &classes,
-    )?;
+    let (train_rows, test_rows) = match &test_file {
+        Some((test, _)) => (rows_of(data.len()), rows_of(test.len())),
+        None => split(&data, &classes, command.test_split, seed, &path)?,
+    };
+    let training_texts: Vec<&str> = train_rows.iter().map(|&i| data.texts[i].as_str()).collect();
+    let vectorizer = Arc::new(
+        TfidfVectorizer::fit(feature_config, &training_texts)
+            .map_err(|e| LoadError::new(&path, e))?,
+    );
+    drop(training_texts);
+    let progress = fit_config.progress;
+    let (split, test_source) = match test_file {
+        Some((test, test_path)) => {
+            let source = TestSource::File(absolute(&test_path));
+            let train = examples(&vectorizer, data, &classes, &path, progress)?;
+            let test = examples(&vectorizer, test, &classes, &test_path, progress)?;
+            let (train_ids, test_ids) = (rows(train.len()), rows(test.len()));
+            let split = DataSplit::new(train, train_ids, test, test_ids, &fit_config, &classes)?;
+            (split, source)
+        }
+        None => {
+            let source = TestSource::Split {
+                fraction: command.test_split,
+                seed,
+            };
+            let all = examples(&vectorizer, data, &classes, &path, progress)?;
+            let split = DataSplit::new(
+                all.select(&train_rows),
+                rows_at(&train_rows),
+                all.select(&test_rows),
+                rows_at(&test_rows),
+                &fit_config,
+                &classes,
+            )?;
+            (split, source)
+        }
+    };
 
     let task = Task::classification(classes.len());
     let config = command.model.config(
@@ -383,7 +408,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         eprintln!(
             "{} training, {} validation and {} test texts, {} classes, {} terms",
             split.train.len(),
-            split.validation.as_ref().map_or(0, Examples::len),
+            split.validation.as_ref().map_or(0, ExampleSet::len),
             split.test.len(),
             classes.len(),
             vectorizer.n_features()
@@ -394,7 +419,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     manifest.class_names = classes;
     manifest.trained_on = Some(backend);
     manifest.preprocessing = serde_json::to_value(TextPreprocessing {
-        vectorizer,
+        vectorizer: (*vectorizer).clone(),
         data: absolute(&path),
         format,
         test: test_source,
@@ -402,6 +427,11 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     let out = command.train.out_dir(APP, command.model.name());
     let metrics = fit_test_and_save(manifest, &split, &fit_config, backend, &out)?;
     Ok((metrics, out))
+}
+
+/// `0..n`: every row of a file.
+fn rows_of(n: usize) -> Vec<usize> {
+    (0..n).collect()
 }
 
 /// A saved model with its vectorizer and data description.
@@ -412,23 +442,22 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
     let saved: SavedModel = command.saved.load(APP)?;
     let p = &saved.preprocessing;
     let classes = &saved.manifest.class_names;
-    let (test, path) = match (&command.data, &p.test) {
-        (Some(path), _) | (None, TestSource::File(path)) => {
-            (read_table(path, &p.format)?, path.clone())
-        }
+    let vectorizer = Arc::new(p.vectorizer.clone());
+    let test = match (&command.data, &p.test) {
+        (Some(path), _) | (None, TestSource::File(path)) => examples(
+            &vectorizer,
+            read_table(path, &p.format)?,
+            classes,
+            path,
+            false,
+        )?,
         (None, TestSource::Split { fraction, seed }) => {
             let data = read_table(&p.data, &p.format)?;
             let (_, test) = split(&data, classes, *fraction, *seed, &p.data)?;
-            (data.select(&test), p.data.clone())
+            examples(&vectorizer, data, classes, &p.data, false)?.select(&test)
         }
     };
-    let examples = examples(&p.vectorizer, &test, classes, &path)?;
-    let evaluation = evaluate(
-        &saved.model,
-        saved.manifest.task,
-        &examples,
-        INFERENCE_BATCH,
-    )?;
+    let evaluation = evaluate(&saved.model, saved.manifest.task, &test, INFERENCE_BATCH)?;
     Ok(TestMetrics::new(&evaluation, classes))
 }
 

@@ -9,6 +9,7 @@ use burn::prelude::*;
 
 use crate::config::{ConfigError, ensure};
 use crate::conv;
+use crate::data::Inputs;
 use crate::summary::{LayerSummary, Summary};
 
 #[derive(Config, Debug, PartialEq)]
@@ -193,8 +194,10 @@ impl ConvBlock {
 impl SmallCnn {
     /// `[batch, channels·height·width]` (row-major C, H, W) → `[batch, n_outputs]`.
     ///
-    /// The input arrives flat so that every model of the zoo shares one batch layout.
-    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+    /// The input arrives flat so that every model of the zoo shares one batch layout (sparse
+    /// rows are made dense first).
+    pub fn forward(&self, input: impl Into<Inputs>) -> Tensor<2> {
+        let input = input.into().into_dense();
         let [batch, _] = input.dims();
         let x = input.reshape([batch, self.channels, self.height, self.width]);
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));

@@ -10,12 +10,14 @@ use serde::Serialize;
 
 use crate::cnn::SmallCnnConfig;
 use crate::data::{Examples, Features, TargetData};
+use crate::dataset::{ExampleSet, ToExampleSet};
 use crate::error::{Error, Result};
 use crate::inference::{Metrics, evaluate, predict};
 use crate::linear::LinearRegressionConfig;
 use crate::logistic::LogisticRegressionConfig;
 use crate::mlp::{ActivationKind, MlpConfig};
 use crate::model::{Model, ModelConfig};
+use crate::sparse::SparseFeatures;
 use crate::task::Task;
 use crate::train::OptimizerConfig;
 
@@ -163,8 +165,10 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-fn outputs(model: &Model, data: &Examples) -> Result<Vec<f32>> {
-    let tensor = model.forward(data.features.tensor(0..data.len(), &model.device()));
+fn outputs<E: ToExampleSet>(model: &Model, data: &E) -> Result<Vec<f32>> {
+    let data = data.to_example_set();
+    let indices: Vec<usize> = (0..data.len()).collect();
+    let tensor = model.forward(data.batch(&indices, &model.device())?.inputs);
     tensor
         .into_data()
         .try_to_vec::<f32>()
@@ -173,11 +177,16 @@ fn outputs(model: &Model, data: &Examples) -> Result<Vec<f32>> {
 
 /// Parameters after one plain gradient step with learning rate 1 on the whole of `data`:
 /// `w − ∇L(w)`. From the same `w` on two backends, their difference is that of the gradients.
-fn after_gradient_step(model: &Model, task: Task, data: &Examples) -> Result<(f32, Vec<f32>)> {
+fn after_gradient_step<E: ToExampleSet>(
+    model: &Model,
+    task: Task,
+    data: &E,
+) -> Result<(f32, Vec<f32>)> {
+    let data = data.to_example_set();
     let model = model.clone().train();
     let device = model.device();
     let indices: Vec<usize> = (0..data.len()).collect();
-    let batch = data.batch(&indices, &device);
+    let batch = data.batch(&indices, &device)?;
     let loss = task.loss(model.forward(batch.inputs), &batch.targets);
     let loss_value = loss.clone().into_scalar::<f32>();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -311,5 +320,83 @@ pub fn compare(case: &Case, a: &Device, b: &Device, seed: u64) -> Result<Agreeme
         training: max_difference(&parameters(&trained_a), &parameters(&trained_b)),
         evaluation_loss: (evaluation_a.loss - evaluation_b.loss).abs() as f32,
         same_classes,
+    })
+}
+
+/// How closely sparse rows agree with the same rows dense, on one device.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SparseAgreement {
+    pub forward: f32,
+    pub loss: f32,
+    pub gradients: f32,
+}
+
+impl SparseAgreement {
+    /// The largest difference of the three checks.
+    pub fn worst(&self) -> f32 {
+        self.forward.max(self.loss).max(self.gradients)
+    }
+
+    /// The checks that failed, by name; empty when all passed.
+    pub fn failures(&self) -> Vec<&'static str> {
+        [
+            (self.forward <= FORWARD_TOLERANCE, "sparse forward"),
+            (self.loss <= FORWARD_TOLERANCE, "sparse loss"),
+            (self.gradients <= GRADIENT_TOLERANCE, "sparse gradients"),
+        ]
+        .into_iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, name)| name)
+        .collect()
+    }
+}
+
+/// The examples of [`examples`] with about three values in four set to zero, and every value
+/// of the first row (an empty text): once as dense rows, once as sparse rows.
+pub fn sparse_and_dense_examples(case: &Case, n: usize, seed: u64) -> (ExampleSet, Examples) {
+    let full = examples(case, n, seed);
+    let width = full.features.n_features();
+    let mut sparse = SparseFeatures::new(width).expect("a model has inputs");
+    let mut dense = Vec::with_capacity(n * width);
+    for (i, row) in full.features.rows().enumerate() {
+        let kept = |j: usize| i > 0 && (i * 7 + j * 3) % 4 == 0;
+        sparse
+            .push_row(
+                row.iter()
+                    .enumerate()
+                    .filter(|(j, _)| kept(*j))
+                    .map(|(j, &v)| (j as u32, v)),
+            )
+            .expect("columns in range, finite values");
+        dense.extend(
+            row.iter()
+                .enumerate()
+                .map(|(j, &v)| if kept(j) { v } else { 0.0 }),
+        );
+    }
+    let targets = full.targets;
+    let dense = Examples::new(
+        Features::new(dense, width).expect("finite"),
+        targets.clone(),
+    )
+    .expect("consistent");
+    let sparse = ExampleSet::new(std::sync::Arc::new(sparse), targets).expect("consistent");
+    (sparse, dense)
+}
+
+/// Runs `case`'s model on the same rows given sparse and dense, on `device`: outputs, loss and
+/// the gradients of one step (the sparse first layer against Burn's `Linear`; the CNN makes
+/// sparse rows dense first).
+pub fn compare_sparse(case: &Case, device: &Device, seed: u64) -> Result<SparseAgreement> {
+    device.seed(seed);
+    let model = case.config.init(device)?;
+    let (sparse, dense) = sparse_and_dense_examples(case, 37, seed);
+    let forward = max_difference(&outputs(&model, &sparse)?, &outputs(&model, &dense)?);
+    let (loss_sparse, stepped_sparse) = after_gradient_step(&model, case.task, &sparse)?;
+    let (loss_dense, stepped_dense) = after_gradient_step(&model, case.task, &dense)?;
+    Ok(SparseAgreement {
+        forward,
+        loss: (loss_sparse - loss_dense).abs(),
+        gradients: max_difference(&stepped_sparse, &stepped_dense),
     })
 }

@@ -1,17 +1,17 @@
-//! In-memory examples and how they become batches on a device.
+//! Examples held in memory, targets, splits, and the batches a device receives.
 //!
-//! Every model of the zoo takes a flat `[batch, n_features]` input (the CNN reshapes it to
-//! channels × height × width), so one feature matrix type serves all of them.
+//! Every model of the zoo takes flat rows of `n_features` values (the CNN reshapes them to
+//! channels × height × width), dense or sparse ([`Inputs`]). Data that does not fit in memory,
+//! or is cheaper decoded when needed, is a [`crate::dataset::FeatureSource`] instead.
 
 use std::ops::Range;
 use std::str::FromStr;
-use std::sync::Arc;
 
-use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::FeatureSource;
+use crate::sparse::SparseRows;
 use crate::task::{BatchTargets, Task};
 
 /// Why a set of examples cannot be used.
@@ -55,6 +55,10 @@ pub enum DataError {
         "the training part holds examples of {found} class(es) only; a classifier needs at least two"
     )]
     TooFewTrainingClasses { found: usize },
+    /// A source that produces examples on demand could not (a file that no longer decodes,
+    /// say): the message names what failed.
+    #[error("{0}")]
+    Source(String),
 }
 
 /// How a validation or test set is held out of the training data.
@@ -202,6 +206,24 @@ impl Features {
     }
 }
 
+impl FeatureSource for Features {
+    fn len(&self) -> usize {
+        Features::len(self)
+    }
+
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    fn device_bytes(&self) -> Option<usize> {
+        Some(self.values.len() * size_of::<f32>())
+    }
+
+    fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError> {
+        Ok(Inputs::Dense(self.gather_tensor(indices, device)))
+    }
+}
+
 /// What the model should predict for each example.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TargetData {
@@ -325,6 +347,50 @@ impl TargetData {
         }
     }
 
+    /// Labels within range, values finite.
+    pub(crate) fn check(&self) -> Result<(), DataError> {
+        match self {
+            TargetData::Classes { labels, n_classes } => {
+                match labels.iter().enumerate().find(|(_, l)| **l >= *n_classes) {
+                    Some((row, &label)) => Err(DataError::LabelOutOfRange {
+                        row,
+                        label,
+                        n_classes: *n_classes,
+                    }),
+                    None => Ok(()),
+                }
+            }
+            TargetData::Values { values, n_outputs } => check_finite(values, *n_outputs),
+        }
+    }
+
+    /// Checks that the targets are what `task` needs.
+    pub(crate) fn check_task(&self, task: &Task) -> Result<(), DataError> {
+        match (task, self) {
+            (
+                Task::Regression { n_outputs },
+                TargetData::Values {
+                    n_outputs: found, ..
+                },
+            ) if n_outputs == found => Ok(()),
+            (Task::Binary | Task::Multiclass { .. }, TargetData::Classes { n_classes, .. })
+                if task.n_classes() == Some(*n_classes) =>
+            {
+                Ok(())
+            }
+            _ => Err(DataError::TaskMismatch(format!(
+                "the targets ({}) do not fit a {} task with output width {}",
+                match self {
+                    TargetData::Classes { n_classes, .. } => format!("{n_classes} classes"),
+                    TargetData::Values { n_outputs, .. } =>
+                        format!("{n_outputs} regression outputs"),
+                },
+                task.name(),
+                task.output_width()
+            ))),
+        }
+    }
+
     pub fn select(&self, indices: &[usize]) -> TargetData {
         match self {
             TargetData::Classes { labels, n_classes } => TargetData::Classes {
@@ -341,7 +407,7 @@ impl TargetData {
         }
     }
 
-    fn tensor(&self, indices: &[usize], device: &Device) -> BatchTargets {
+    pub(crate) fn tensor(&self, indices: &[usize], device: &Device) -> BatchTargets {
         match self.select(indices) {
             TargetData::Classes { labels, .. } => {
                 let labels: Vec<i64> = labels.into_iter().map(|l| l as i64).collect();
@@ -376,20 +442,7 @@ impl Examples {
         if features.is_empty() {
             return Err(DataError::Empty);
         }
-        match &targets {
-            TargetData::Classes { labels, n_classes } => {
-                if let Some((row, &label)) =
-                    labels.iter().enumerate().find(|(_, l)| **l >= *n_classes)
-                {
-                    return Err(DataError::LabelOutOfRange {
-                        row,
-                        label,
-                        n_classes: *n_classes,
-                    });
-                }
-            }
-            TargetData::Values { values, n_outputs } => check_finite(values, *n_outputs)?,
-        }
+        targets.check()?;
         Ok(Self { features, targets })
     }
 
@@ -431,45 +484,21 @@ impl Examples {
         self.split(test_fraction, Holdout::Stratified, seed)
     }
 
-    /// Checks that the targets are what `task` needs and the features what the model takes.
-    pub fn check_task(&self, task: &Task, n_inputs: usize) -> Result<(), DataError> {
-        if self.features.n_features() != n_inputs {
-            return Err(DataError::FeatureCount {
-                found: self.features.n_features(),
-                expected: n_inputs,
-            });
-        }
-        match (task, &self.targets) {
-            (
-                Task::Regression { n_outputs },
-                TargetData::Values {
-                    n_outputs: found, ..
-                },
-            ) if n_outputs == found => Ok(()),
-            (Task::Binary | Task::Multiclass { .. }, TargetData::Classes { n_classes, .. })
-                if task.n_classes() == Some(*n_classes) =>
-            {
-                Ok(())
-            }
-            _ => Err(DataError::TaskMismatch(format!(
-                "the targets ({}) do not fit a {} task with output width {}",
-                match &self.targets {
-                    TargetData::Classes { n_classes, .. } => format!("{n_classes} classes"),
-                    TargetData::Values { n_outputs, .. } =>
-                        format!("{n_outputs} regression outputs"),
-                },
-                task.name(),
-                task.output_width()
-            ))),
-        }
-    }
-
     /// The examples at `indices` as one batch on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Batch {
         Batch {
-            inputs: self.features.gather_tensor(indices, device),
+            inputs: Inputs::Dense(self.features.gather_tensor(indices, device)),
             targets: self.targets.tensor(indices, device),
         }
+    }
+}
+
+/// Data of `found` features for a model of `expected` inputs.
+pub(crate) fn check_feature_count(found: usize, expected: usize) -> Result<(), DataError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(DataError::FeatureCount { found, expected })
     }
 }
 
@@ -496,34 +525,59 @@ pub fn classes_without_training(
         .collect())
 }
 
+/// The model inputs of a batch: dense rows, or sparse rows that the models' first dense layer
+/// takes as they are ([`crate::sparse::linear`]).
+#[derive(Clone, Debug)]
+pub enum Inputs {
+    Dense(Tensor<2>),
+    Sparse(SparseRows),
+}
+
+impl Inputs {
+    /// Dense rows of `width` values from a row-major buffer, on `device`.
+    pub fn dense(values: Vec<f32>, width: usize, device: &Device) -> Inputs {
+        let n_rows = values.len() / width.max(1);
+        Inputs::Dense(Tensor::from_data(
+            TensorData::new(values, [n_rows, width]),
+            device,
+        ))
+    }
+
+    pub fn n_rows(&self) -> usize {
+        match self {
+            Inputs::Dense(x) => x.dims()[0],
+            Inputs::Sparse(rows) => rows.n_rows,
+        }
+    }
+
+    /// The inputs without autodiff.
+    pub fn inner(self) -> Inputs {
+        match self {
+            Inputs::Dense(x) => Inputs::Dense(x.inner()),
+            Inputs::Sparse(rows) => Inputs::Sparse(rows.inner()),
+        }
+    }
+
+    /// Dense rows, building them from sparse ones.
+    pub fn into_dense(self) -> Tensor<2> {
+        match self {
+            Inputs::Dense(x) => x,
+            Inputs::Sparse(rows) => rows.to_dense(),
+        }
+    }
+}
+
+impl From<Tensor<2>> for Inputs {
+    fn from(x: Tensor<2>) -> Self {
+        Inputs::Dense(x)
+    }
+}
+
 /// One batch on a device.
 #[derive(Clone, Debug)]
 pub struct Batch {
-    pub inputs: Tensor<2>,
+    pub inputs: Inputs,
     pub targets: BatchTargets,
-}
-
-/// The dataset Burn's data loader shuffles: example indices. The batcher gathers the rows, so
-/// no example is copied until it is put into a batch.
-pub(crate) struct IndexDataset(pub usize);
-
-impl Dataset<usize> for IndexDataset {
-    fn get(&self, index: usize) -> Result<usize, burn::data::dataset::DatasetError> {
-        Ok(index)
-    }
-
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
-#[derive(Clone)]
-pub(crate) struct ExampleBatcher(pub Arc<Examples>);
-
-impl Batcher<usize, Batch> for ExampleBatcher {
-    fn batch(&self, indices: Vec<usize>, device: &Device) -> Batch {
-        self.0.batch(&indices, device)
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ensure;
-use crate::data::{DataError, Examples, Features, TargetData};
+use crate::data::{TargetData, check_feature_count};
+use crate::dataset::{FeatureSource, ToExampleSet};
 use crate::error::{Error, Result};
 use crate::metrics::{
     ClassificationReport, RegressionReport, classification_report, regression_report,
@@ -103,27 +104,22 @@ fn read_f32(tensor: Tensor<2>) -> Result<Vec<f32>> {
         .map_err(|e| Error::Device(format!("{e:?}")))
 }
 
-/// Runs the model over `features` batch by batch and returns probabilities or values.
+/// Runs the model over `features` (a matrix in memory, sparse rows, or any source) batch by
+/// batch and returns probabilities or values.
 pub fn predict(
     model: &Model,
     task: Task,
-    features: &Features,
+    features: &dyn FeatureSource,
     batch_size: usize,
 ) -> Result<Predictions> {
     check_batch_size(batch_size)?;
-    if features.n_features() != model.n_inputs() {
-        return Err(DataError::FeatureCount {
-            found: features.n_features(),
-            expected: model.n_inputs(),
-        }
-        .into());
-    }
+    check_feature_count(features.n_features(), model.n_inputs())?;
     let device = model.device();
     let mut values =
         Vec::with_capacity(features.len() * task.n_classes().unwrap_or(task.output_width()));
     for start in (0..features.len()).step_by(batch_size) {
-        let end = (start + batch_size).min(features.len());
-        let outputs = model.forward(features.tensor(start..end, &device));
+        let rows: Vec<usize> = (start..(start + batch_size).min(features.len())).collect();
+        let outputs = model.forward(features.inputs(&rows, &device)?);
         values.extend(read_f32(task.probabilities(outputs))?);
     }
     let width = task.n_classes().unwrap_or(task.output_width());
@@ -135,13 +131,14 @@ pub fn predict(
 }
 
 /// Mean loss and the task's metrics over a labelled set.
-pub fn evaluate(
+pub fn evaluate<E: ToExampleSet + ?Sized>(
     model: &Model,
     task: Task,
-    data: &Examples,
+    data: &E,
     batch_size: usize,
 ) -> Result<Evaluation> {
     check_batch_size(batch_size)?;
+    let data = data.to_example_set();
     data.check_task(&task, model.n_inputs())?;
     let device = model.device();
     let n = data.len();
@@ -149,7 +146,7 @@ pub fn evaluate(
     let mut values = Vec::new();
     let indices: Vec<usize> = (0..n).collect();
     for chunk in indices.chunks(batch_size) {
-        let batch = data.batch(chunk, &device);
+        let batch = data.batch(chunk, &device)?;
         let outputs = model.forward(batch.inputs);
         let loss = task.loss(outputs.clone(), &batch.targets);
         loss_sum += loss.into_scalar::<f32>() as f64 * chunk.len() as f64;
@@ -161,7 +158,7 @@ pub fn evaluate(
         values,
         width,
     };
-    let metrics = match &data.targets {
+    let metrics = match data.targets() {
         TargetData::Classes { labels, n_classes } => {
             let predicted = predictions.classes().expect("classification task");
             Metrics::Classification(classification_report(&predicted, labels, *n_classes))

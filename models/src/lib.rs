@@ -26,6 +26,7 @@ pub mod conformance;
 pub mod conv;
 pub mod cpu;
 pub mod data;
+pub mod dataset;
 mod error;
 pub mod inference;
 #[cfg(feature = "flex")]
@@ -37,6 +38,7 @@ pub mod mlp;
 pub mod model;
 pub mod preprocess;
 mod progress;
+pub mod sparse;
 pub mod store;
 pub mod summary;
 pub mod task;
@@ -50,11 +52,13 @@ pub mod prelude {
     pub use crate::cnn::SmallCnnConfig;
     pub use crate::config::ConfigError;
     pub use crate::data::{DataError, Examples, Features, Holdout, TargetData};
+    pub use crate::dataset::{ExampleSet, FeatureSource, ToExampleSet};
     pub use crate::inference::{Evaluation, Metrics, Predictions, evaluate, predict};
     pub use crate::linear::LinearRegressionConfig;
     pub use crate::logistic::LogisticRegressionConfig;
     pub use crate::mlp::{ActivationKind, MlpConfig};
     pub use crate::model::{Model, ModelConfig};
+    pub use crate::sparse::SparseFeatures;
     pub use crate::store::ModelManifest;
     pub use crate::task::Task;
     pub use crate::train::{

@@ -5,6 +5,8 @@ use burn::prelude::*;
 
 use crate::config::{ConfigError, ensure};
 use crate::data::Features;
+use crate::data::Inputs;
+use crate::sparse;
 use crate::summary::{LayerSummary, Summary};
 
 #[derive(Config, Debug, PartialEq)]
@@ -51,8 +53,8 @@ impl LinearRegressionConfig {
 
 impl LinearRegression {
     /// `[batch, n_inputs]` → `[batch, n_outputs]`.
-    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        self.linear.forward(input)
+    pub fn forward(&self, input: impl Into<Inputs>) -> Tensor<2> {
+        sparse::dense_layer(&self.linear, input.into())
     }
 
     /// The fitted coefficients: `weights[output][input]` and one intercept per output.

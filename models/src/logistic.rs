@@ -4,6 +4,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::config::{ConfigError, ensure};
+use crate::data::Inputs;
+use crate::sparse;
 use crate::summary::{LayerSummary, Summary};
 use crate::task::Task;
 
@@ -64,7 +66,7 @@ impl LogisticRegressionConfig {
 
 impl LogisticRegression {
     /// `[batch, n_inputs]` → logits `[batch, 1]` (binary) or `[batch, n_classes]`.
-    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        self.linear.forward(input)
+    pub fn forward(&self, input: impl Into<Inputs>) -> Tensor<2> {
+        sparse::dense_layer(&self.linear, input.into())
     }
 }

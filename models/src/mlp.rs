@@ -6,6 +6,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ensure};
+use crate::data::Inputs;
+use crate::sparse;
 use crate::summary::{LayerSummary, Summary};
 
 /// The hidden-layer activations the zoo offers.
@@ -158,12 +160,18 @@ impl MlpConfig {
 }
 
 impl Mlp {
-    /// `[batch, n_inputs]` → `[batch, n_outputs]`.
-    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        let x = self.hidden.iter().fold(input, |x, layer| {
-            self.dropout
-                .forward(self.activation.forward(layer.forward(x)))
-        });
+    /// `[batch, n_inputs]` (dense or sparse) → `[batch, n_outputs]`.
+    pub fn forward(&self, input: impl Into<Inputs>) -> Tensor<2> {
+        let input = input.into();
+        let Some((first, rest)) = self.hidden.split_first() else {
+            return sparse::dense_layer(&self.output, input);
+        };
+        let hidden = |x| self.dropout.forward(self.activation.forward(x));
+        let x = rest
+            .iter()
+            .fold(hidden(sparse::dense_layer(first, input)), |x, layer| {
+                hidden(layer.forward(x))
+            });
         self.output.forward(x)
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cnn::{SmallCnn, SmallCnnConfig};
 use crate::config::ConfigError;
+use crate::data::Inputs;
 use crate::linear::{LinearRegression, LinearRegressionConfig};
 use crate::logistic::{LogisticRegression, LogisticRegressionConfig};
 use crate::mlp::{Mlp, MlpConfig};
@@ -123,8 +124,9 @@ impl ModelConfig {
 }
 
 impl Model {
-    /// `[batch, n_inputs]` → raw outputs `[batch, n_outputs]`: regression values or logits.
-    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+    /// `[batch, n_inputs]` (dense or sparse rows) → raw outputs `[batch, n_outputs]`:
+    /// regression values or logits.
+    pub fn forward(&self, input: impl Into<Inputs>) -> Tensor<2> {
         match self {
             Model::Linear(m) => m.forward(input),
             Model::Logistic(m) => m.forward(input),

@@ -4,7 +4,7 @@
 //! check: a batch of 1, batches that do not divide the data, an 8×8 CNN input.
 
 use zoo_models::backend::BackendKind;
-use zoo_models::conformance::{cases, compare};
+use zoo_models::conformance::{cases, compare, compare_sparse};
 use zoo_tests::{exclusive_rng, wgpu_device};
 
 fn backends() -> Vec<(BackendKind, burn::prelude::Device)> {
@@ -45,6 +45,74 @@ fn every_model_agrees_on_every_pair_of_backends() {
         "no pair of backends to compare"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn sparse_rows_give_what_dense_rows_give_on_every_backend() {
+    let mut failures = Vec::new();
+    for (kind, device) in backends() {
+        for case in cases() {
+            let _rng = exclusive_rng();
+            let agreement = compare_sparse(&case, &device, 11).unwrap();
+            eprintln!("{:<22} {kind:>7} sparse vs dense {agreement:?}", case.name);
+            for check in agreement.failures() {
+                failures.push(format!("{} on {kind}: {check} ({agreement:?})", case.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_wrong_sparse_column_is_caught() {
+    // The sparse check must be able to fail: the same rows with one column shifted differ.
+    let (_, device) = &zoo_tests::cpu_backends()[0];
+    let case = &cases()[1];
+    let _rng = exclusive_rng();
+    device.seed(5);
+    let model = case.config.init(device).unwrap();
+    let (sparse, dense) = zoo_models::conformance::sparse_and_dense_examples(case, 6, 5);
+    let mut shifted = zoo_models::sparse::SparseFeatures::new(8).unwrap();
+    let rows: Vec<usize> = (0..6).collect();
+    for i in 0..6 {
+        let row = dense.features.row(i);
+        shifted
+            .push_row(
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(j, &v)| (((j + 1) % 8) as u32, v)),
+            )
+            .unwrap();
+    }
+    let outputs = |source: &dyn zoo_models::dataset::FeatureSource| {
+        model
+            .forward(source.inputs(&rows, device).unwrap())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let expected = outputs(&dense.features);
+    let difference = |got: Vec<f32>| {
+        got.iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    };
+    let same_rows = sparse.batch(&rows, device).unwrap().inputs;
+    assert!(
+        difference(
+            model
+                .forward(same_rows)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        ) < 1e-5
+    );
+    assert!(
+        difference(outputs(&shifted)) > zoo_models::conformance::FORWARD_TOLERANCE,
+        "a shifted column must change the outputs"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub fn write_mnist_subset(dir: &Path, n_train: usize, n_test: usize) {
         let mut images = [0x0803u32, n as u32, rows, cols]
             .map(u32::to_be_bytes)
             .concat();
-        images.extend_from_slice(&set.pixels[..n * (rows * cols) as usize]);
+        (0..n).for_each(|i| images.extend_from_slice(&set.image(i).unwrap()));
         std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
         let mut labels = [0x0801u32, n as u32].map(u32::to_be_bytes).concat();
         labels.extend(set.labels[..n].iter().map(|&l| l as u8));
@@ -219,7 +219,7 @@ fn predict_reads_png_files_like_the_idx_image_they_show() {
     }
     let test = idx::load_part(data.path(), Part::Test, None).unwrap();
     let png = data.path().join("digit 3.png");
-    image::GrayImage::from_raw(28, 28, test.image(3).to_vec())
+    image::GrayImage::from_raw(28, 28, test.image(3).unwrap().to_vec())
         .unwrap()
         .save(&png)
         .unwrap();

@@ -2,12 +2,19 @@
 //! vocabulary pruned by document frequency, and TF-IDF weighting with the formulas of
 //! scikit-learn's `TfidfVectorizer` (smooth IDF, optional sublinear TF, L2-normalised rows).
 //! The fitted vectorizer is saved in `model.json`, so `predict` rebuilds exactly the same
-//! columns.
+//! columns. Rows are sparse (term ids and weights): a text touches a few hundred of the
+//! vocabulary's columns, and the models' first layer takes sparse rows as they are.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use zoo_models::data::Features;
+use zoo_models::data::{DataError, Inputs};
+use zoo_models::dataset::FeatureSource;
+use zoo_models::prelude::Device;
+use zoo_models::sparse::{SparseBatch, SparseFeatures};
 
 /// How texts become terms and terms become columns.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,9 +36,9 @@ impl Default for TfidfConfig {
     fn default() -> Self {
         Self {
             word_ngrams: (1, 2),
-            char_ngrams: Some((2, 4)),
+            char_ngrams: None,
             min_df: 2,
-            max_features: 20_000,
+            max_features: 100_000,
             sublinear_tf: true,
         }
     }
@@ -122,32 +129,68 @@ impl From<TfidfVectorizer> for SavedVectorizer {
     }
 }
 
+/// A term's key while counting document frequencies: a 64-bit hash, so that counting over a
+/// large corpus holds 12 bytes per distinct term rather than the term itself. Two terms of one
+/// corpus share a key with odds of about n² / 2⁶⁵ (below 1e-5 for 10 million distinct terms).
+fn term_key(term: &str) -> u64 {
+    // SipHash with fixed keys: the same key for the same term in every run.
+    let mut hasher = std::hash::DefaultHasher::new();
+    term.hash(&mut hasher);
+    hasher.finish()
+}
+
 impl TfidfVectorizer {
-    /// Learns the vocabulary and IDF table from the training texts.
-    pub fn fit(config: TfidfConfig, texts: &[String]) -> Result<Self, String> {
+    /// Learns the vocabulary and IDF table from the training texts, in two passes over them:
+    /// document frequencies by term key, then the kept terms' spellings.
+    pub fn fit(config: TfidfConfig, texts: &[&str]) -> Result<Self, String> {
         config.validate()?;
-        let mut document_frequency: HashMap<String, usize> = HashMap::new();
+        let mut document_frequency: HashMap<u64, u32> = HashMap::new();
         for text in texts {
-            let mut terms = config.terms(text);
-            terms.sort_unstable();
-            terms.dedup();
-            for term in terms {
-                *document_frequency.entry(term).or_default() += 1;
+            let mut keys: Vec<u64> = config.terms(text).iter().map(|t| term_key(t)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                *document_frequency.entry(key).or_default() += 1;
             }
         }
-        let mut kept: Vec<(String, usize)> = document_frequency
-            .into_iter()
-            .filter(|(_, df)| *df >= config.min_df)
+        let mut frequencies: Vec<u32> = document_frequency
+            .values()
+            .copied()
+            .filter(|&df| df as usize >= config.min_df)
             .collect();
-        // Most frequent first, ties by term, so the cut at max_features is deterministic.
-        kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        kept.truncate(config.max_features);
-        if kept.is_empty() {
+        if frequencies.is_empty() {
             return Err(format!(
                 "no term occurs in at least {} training texts; lower --min-df",
                 config.min_df
             ));
         }
+        // The document frequency of the last term that fits under max_features: every term
+        // above it is kept, and ties at it are settled by spelling below.
+        let cut = frequencies.len().min(config.max_features) - 1;
+        let threshold = *frequencies.select_nth_unstable_by(cut, |a, b| b.cmp(a)).1;
+        let candidates: HashMap<u64, u32> = document_frequency
+            .into_iter()
+            .filter(|&(_, df)| df >= threshold)
+            .collect();
+        let mut spelled: HashMap<u64, String> = HashMap::with_capacity(candidates.len());
+        for text in texts {
+            if spelled.len() == candidates.len() {
+                break;
+            }
+            for term in config.terms(text) {
+                let key = term_key(&term);
+                if candidates.contains_key(&key) {
+                    spelled.entry(key).or_insert(term);
+                }
+            }
+        }
+        let mut kept: Vec<(String, usize)> = spelled
+            .into_iter()
+            .map(|(key, term)| (term, candidates[&key] as usize))
+            .collect();
+        // Most frequent first, ties by term, so the cut at max_features is deterministic.
+        kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        kept.truncate(config.max_features);
         // Columns in term order, as scikit-learn.
         let by_term: BTreeMap<String, usize> = kept.into_iter().collect();
         let n = texts.len() as f64;
@@ -176,35 +219,108 @@ impl TfidfVectorizer {
         self.vocabulary.len()
     }
 
-    /// The TF-IDF row of one text; all zeros when it has no known term.
-    pub fn row(&self, text: &str) -> Vec<f32> {
-        let mut row = vec![0.0f32; self.vocabulary.len()];
+    /// The TF-IDF row of one text as (column, value) pairs in column order; empty when the
+    /// text has no known term.
+    pub fn sparse_row(&self, text: &str) -> Vec<(u32, f32)> {
+        let mut counts: BTreeMap<u32, f32> = BTreeMap::new();
         for term in self.config.terms(text) {
             if let Some(&column) = self.index.get(&term) {
-                row[column] += 1.0;
+                *counts.entry(column as u32).or_default() += 1.0;
             }
         }
-        for (value, idf) in row.iter_mut().zip(&self.idf) {
-            if *value > 0.0 {
+        let mut row: Vec<(u32, f32)> = counts
+            .into_iter()
+            .map(|(column, count)| {
                 let tf = if self.config.sublinear_tf {
-                    1.0 + value.ln()
+                    1.0 + count.ln()
                 } else {
-                    *value
+                    count
                 };
-                *value = tf * idf;
-            }
-        }
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+                (column, tf * self.idf[column as usize])
+            })
+            .collect();
+        let norm = row.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {
-            row.iter_mut().for_each(|v| *v /= norm);
+            row.iter_mut().for_each(|(_, v)| *v /= norm);
         }
         row
     }
 
-    /// The TF-IDF matrix of many texts, one dense row each.
-    pub fn transform(&self, texts: &[String]) -> Features {
-        let values = texts.iter().flat_map(|t| self.row(t)).collect();
-        Features::new(values, self.n_features()).expect("finite TF-IDF values in whole rows")
+    /// The TF-IDF row of one text with its zeros.
+    pub fn row(&self, text: &str) -> Vec<f32> {
+        let mut row = vec![0.0f32; self.vocabulary.len()];
+        for (column, value) in self.sparse_row(text) {
+            row[column as usize] = value;
+        }
+        row
+    }
+
+    /// The TF-IDF rows of many texts, computed in parallel, kept sparse.
+    pub fn transform<S: AsRef<str> + Sync>(&self, texts: &[S]) -> SparseFeatures {
+        let rows: Vec<Vec<(u32, f32)>> = texts
+            .par_iter()
+            .map(|text| self.sparse_row(text.as_ref()))
+            .collect();
+        let mut features = SparseFeatures::new(self.n_features()).expect("a non-empty vocabulary");
+        for row in rows {
+            features
+                .push_row(row)
+                .expect("TF-IDF values are finite and in range");
+        }
+        features
+    }
+}
+
+/// Stored TF-IDF values up to which a set of texts is vectorised once and held in memory (8
+/// bytes per value: 512 MiB); larger sets are vectorised batch by batch ([`TextRows`]).
+pub const IN_MEMORY_VALUES: usize = 64 << 20;
+
+/// Texts whose TF-IDF rows are computed when a batch asks for them, in the data loader's
+/// worker: memory holds the texts, not their rows.
+pub struct TextRows {
+    pub vectorizer: Arc<TfidfVectorizer>,
+    pub texts: Arc<Vec<String>>,
+}
+
+impl FeatureSource for TextRows {
+    fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    fn n_features(&self) -> usize {
+        self.vectorizer.n_features()
+    }
+
+    fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError> {
+        let rows: Vec<Vec<(u32, f32)>> = indices
+            .par_iter()
+            .map(|&i| self.vectorizer.sparse_row(&self.texts[i]))
+            .collect();
+        let mut batch = SparseBatch::new(self.n_features());
+        rows.into_iter().for_each(|row| batch.push_row(row));
+        Ok(Inputs::Sparse(batch.to_device(device)))
+    }
+}
+
+/// The TF-IDF rows of `texts` as a feature source: held in memory when they take at most
+/// `in_memory_values` stored values (estimated from the first 1,000 texts; the app uses
+/// [`IN_MEMORY_VALUES`]), else computed per batch. Returns the source and whether it is held
+/// in memory.
+pub fn text_features(
+    vectorizer: Arc<TfidfVectorizer>,
+    texts: Arc<Vec<String>>,
+    in_memory_values: usize,
+) -> (Arc<dyn FeatureSource>, bool) {
+    let sample = &texts[..texts.len().min(1000)];
+    let sampled: usize = sample
+        .par_iter()
+        .map(|t| vectorizer.sparse_row(t).len())
+        .sum();
+    let estimate = sampled as f64 / sample.len().max(1) as f64 * texts.len() as f64;
+    if estimate <= in_memory_values as f64 {
+        (Arc::new(vectorizer.transform(&texts)), true)
+    } else {
+        (Arc::new(TextRows { vectorizer, texts }), false)
     }
 }
 
@@ -251,7 +367,7 @@ mod tests {
     fn vocabulary_and_idf_match_scikit_learn() {
         // TfidfVectorizer(min_df=2, smooth_idf=True, norm=None) on these three texts keeps
         // `the` (df 3) and `cat` (df 2): idf = ln(4/4) + 1 = 1 and ln(4/3) + 1.
-        let texts = ["the cat sat", "the cat ran", "the dog"].map(String::from);
+        let texts = ["the cat sat", "the cat ran", "the dog"];
         let vectorizer = TfidfVectorizer::fit(words_only((1, 1), 2), &texts).unwrap();
         assert_eq!(vectorizer.vocabulary, ["cat", "the"]);
         assert_eq!(vectorizer.idf[1], 1.0);
@@ -267,7 +383,7 @@ mod tests {
 
     #[test]
     fn max_features_keeps_the_most_frequent_terms() {
-        let texts = ["a b c", "a b", "a"].map(String::from);
+        let texts = ["a b c", "a b", "a"];
         let config = TfidfConfig {
             max_features: 2,
             ..words_only((1, 1), 1)
@@ -279,8 +395,46 @@ mod tests {
     }
 
     #[test]
+    fn rows_computed_per_batch_equal_the_rows_held_in_memory() {
+        let texts: Vec<String> = [
+            "free prize now",
+            "call me now",
+            "free call",
+            "unknown words",
+        ]
+        .map(String::from)
+        .into();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectorizer = Arc::new(TfidfVectorizer::fit(words_only((1, 2), 1), &refs).unwrap());
+        let texts = Arc::new(texts);
+        let (in_memory, held) = text_features(vectorizer.clone(), texts.clone(), 1000);
+        let (per_batch, not_held) = text_features(vectorizer.clone(), texts.clone(), 0);
+        assert!(held && !not_held);
+        let device = zoo_models::backend::BackendKind::default_for_build()
+            .device()
+            .unwrap();
+        let rows = [3, 0, 2];
+        let dense = |source: &Arc<dyn FeatureSource>| {
+            source
+                .inputs(&rows, &device)
+                .unwrap()
+                .into_dense()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let expected: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| vectorizer.row(&texts[i]))
+            .collect();
+        assert_eq!(dense(&in_memory), expected);
+        assert_eq!(dense(&per_batch), expected);
+        assert!(expected.iter().any(|&v| v > 0.0));
+    }
+
+    #[test]
     fn a_saved_vectorizer_gives_the_same_rows() {
-        let texts = ["free prize now", "call me now", "free call"].map(String::from);
+        let texts = ["free prize now", "call me now", "free call"];
         let vectorizer = TfidfVectorizer::fit(TfidfConfig::default(), &texts).unwrap();
         let json = serde_json::to_string(&vectorizer).unwrap();
         assert!(!json.contains("index"), "the index is rebuilt, not saved");

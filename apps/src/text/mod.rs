@@ -2,14 +2,17 @@
 
 pub mod features;
 
+use std::cell::RefCell;
+use std::io::Read;
 use std::path::Path;
+use std::rc::Rc;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::delimiter::{self, Delimiter};
 use crate::error::LoadError;
-use crate::files::{read_text_file, read_text_start};
+use crate::files::{open_text_stream, read_text_start};
 
 /// A column picked by its 0-based index or by its header name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,14 +119,6 @@ impl LabelledTexts {
         self.texts.is_empty()
     }
 
-    pub fn select(&self, indices: &[usize]) -> LabelledTexts {
-        LabelledTexts {
-            texts: indices.iter().map(|&i| self.texts[i].clone()).collect(),
-            labels: indices.iter().map(|&i| self.labels[i].clone()).collect(),
-            lines: indices.iter().map(|&i| self.lines[i]).collect(),
-        }
-    }
-
     /// Class indices of the labels in `classes`; a label not among them is an error naming
     /// its line.
     pub fn class_indices(&self, classes: &[String], path: &Path) -> Result<Vec<usize>, LoadError> {
@@ -183,36 +178,64 @@ fn resolve(
     }
 }
 
-/// Line numbers of byte offsets. csv's own line count lags by one after a CRLF (it counts the
-/// `\n` when it reads the next record), so lines are counted here from the bytes, skipping the
-/// line ending a record position may still point at.
-pub(crate) struct Lines<'a> {
-    bytes: &'a [u8],
-    newlines: Vec<usize>,
+/// Line numbers of byte offsets, from where the lines of a file end: the offsets of every `\n`
+/// and every `\r`, recorded as the bytes are read ([`TrackLines`]) or scanned at once
+/// ([`Lines::new`]). csv's own line count lags by one after a CRLF (it counts the `\n` when it
+/// reads the next record), and a record's position may point at the line ending before it, so
+/// lines are counted from the recorded endings instead.
+#[derive(Debug, Default)]
+pub(crate) struct Lines {
+    newlines: Vec<u64>,
+    returns: Vec<u64>,
+    scanned: u64,
 }
 
-impl<'a> Lines<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        let newlines = bytes
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-            .map(|(i, _)| i)
-            .collect();
-        Self { bytes, newlines }
+impl Lines {
+    pub(crate) fn new(bytes: &[u8]) -> Self {
+        let mut lines = Lines::default();
+        lines.scan(bytes);
+        lines
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        for (i, &byte) in bytes.iter().enumerate() {
+            let offset = self.scanned + i as u64;
+            match byte {
+                b'\n' => self.newlines.push(offset),
+                b'\r' => self.returns.push(offset),
+                _ => {}
+            }
+        }
+        self.scanned += bytes.len() as u64;
+    }
+
+    fn is_line_ending(&self, offset: u64) -> bool {
+        self.newlines.binary_search(&offset).is_ok() || self.returns.binary_search(&offset).is_ok()
     }
 
     /// The 1-based line on which the record at `position` starts.
     pub(crate) fn of(&self, position: Option<&csv::Position>) -> u64 {
         let Some(position) = position else { return 0 };
-        let byte = position.byte() as usize;
-        let start = self
-            .bytes
-            .iter()
-            .skip(byte)
-            .position(|&b| b != b'\r' && b != b'\n')
-            .map_or(self.bytes.len(), |i| byte + i);
+        let mut start = position.byte();
+        while start < self.scanned && self.is_line_ending(start) {
+            start += 1;
+        }
         1 + self.newlines.partition_point(|&n| n < start) as u64
+    }
+}
+
+/// A reader that records where lines end as its bytes pass through, for [`Lines::of`] while csv
+/// parses the stream.
+struct TrackLines<R> {
+    inner: R,
+    lines: Rc<RefCell<Lines>>,
+}
+
+impl<R: Read> Read for TrackLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.lines.borrow_mut().scan(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -238,21 +261,25 @@ fn csv_error(path: &Path, lines: &Lines, error: csv::Error) -> LoadError {
     LoadError::new(path, message)
 }
 
-/// Reads the label and text columns of a delimited file. Every row must have as many fields as
-/// the first; empty texts and labels are errors naming their line.
+/// Reads the label and text columns of a delimited file (plain or gzip) as a stream: only the
+/// two columns are kept. Every row must have as many fields as the first; empty texts and labels
+/// are errors naming their line.
 pub fn read_table(path: &Path, format: &TableFormat) -> Result<LabelledTexts, LoadError> {
-    let bytes = read_text_file(path)?;
+    let lines = Rc::new(RefCell::new(Lines::default()));
+    let stream = TrackLines {
+        inner: open_text_stream(path)?,
+        lines: lines.clone(),
+    };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(format.delimiter)
         .has_headers(format.header)
         .quoting(format.quoting)
-        .from_reader(bytes.as_slice());
-    let lines = Lines::new(&bytes);
+        .from_reader(stream);
     let header = if format.header {
         Some(
             reader
                 .headers()
-                .map_err(|e| csv_error(path, &lines, e))?
+                .map_err(|e| csv_error(path, &lines.borrow(), e))?
                 .clone(),
         )
     } else {
@@ -261,6 +288,7 @@ pub fn read_table(path: &Path, format: &TableFormat) -> Result<LabelledTexts, Lo
     let mut data = LabelledTexts::default();
     let mut columns = None;
     for record in reader.records() {
+        let lines = lines.borrow();
         let record = record.map_err(|e| csv_error(path, &lines, e))?;
         let line = lines.of(record.position());
         let (label_column, text_column) = match columns {

@@ -1,13 +1,15 @@
 //! A folder of images with one sub-folder per class (`DIR/<class>/*.png`), as torchvision's
 //! `ImageFolder` and Keras' `image_dataset_from_directory` read it. Classes are the sub-folder
-//! names in sorted order; PNG and JPEG files are read, other files ignored.
+//! names in sorted order; PNG and JPEG files are read, other files ignored. Loading lists the
+//! files and reads each one's header (its format and size); the pixels are decoded per batch.
 
 use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
 use image::imageops::FilterType;
+use rayon::prelude::*;
 
-use super::{Color, ImageLayout, ImageSet};
+use super::{Color, ImageLayout, ImageSet, Pixels};
 use crate::error::LoadError;
 use crate::split::ExampleId;
 
@@ -21,13 +23,25 @@ pub struct FolderOptions {
     pub color: Option<Color>,
 }
 
-fn open(path: &Path) -> Result<DynamicImage, LoadError> {
+fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>, LoadError> {
     image::ImageReader::open(path)
         .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?
         .with_guessed_format()
-        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?
+        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))
+}
+
+fn open(path: &Path) -> Result<DynamicImage, LoadError> {
+    reader(path)?
         .decode()
         .map_err(|e| LoadError::new(path, format!("not a readable image: {e}")))
+}
+
+/// `(width, height)` from the file's header, without decoding its pixels.
+fn dimensions(path: &Path) -> Result<(usize, usize), LoadError> {
+    let (width, height) = reader(path)?
+        .into_dimensions()
+        .map_err(|e| LoadError::new(path, format!("not a readable image: {e}")))?;
+    Ok((width as usize, height as usize))
 }
 
 /// Converts to the layout's colour and size; channels × height × width bytes.
@@ -131,8 +145,10 @@ pub enum SizePolicy {
     Reject,
 }
 
-/// Reads a class-per-folder image set. `classes` fixes the class names and their order (a
-/// folder not among them is an error); otherwise they are the sorted sub-folder names.
+/// Lists a class-per-folder image set, checking every file's header (in parallel): a file that
+/// is not a PNG or JPEG, or (with [`SizePolicy::Reject`]) of another size, is an error naming
+/// it. `classes` fixes the class names and their order (a folder not among them is an error);
+/// otherwise they are the sorted sub-folder names.
 pub fn load_folder(
     dir: &Path,
     layout: ImageLayout,
@@ -144,37 +160,33 @@ pub fn load_folder(
         Some(names) => names.to_vec(),
         None => listed.iter().map(|(name, _)| name.clone()).collect(),
     };
-    let mut set = ImageSet {
-        layout,
-        pixels: Vec::new(),
-        labels: Vec::new(),
-        class_names,
-        ids: Vec::new(),
-    };
+    let mut labels = Vec::new();
+    let mut paths = Vec::new();
     let first = &listed[0].1[0];
     for (name, files) in &listed {
-        let label = set
-            .class_names
-            .iter()
-            .position(|c| c == name)
-            .ok_or_else(|| {
-                LoadError::new(
-                    &dir.join(name),
-                    format!(
-                        "unknown class `{name}`: the model knows {}",
-                        set.class_names.join(", ")
-                    ),
-                )
-            })?;
-        for path in files {
-            let image = open(path)?;
-            let size = (image.width() as usize, image.height() as usize);
+        let label = class_names.iter().position(|c| c == name).ok_or_else(|| {
+            LoadError::new(
+                &dir.join(name),
+                format!(
+                    "unknown class `{name}`: the model knows {}",
+                    class_names.join(", ")
+                ),
+            )
+        })?;
+        labels.extend(std::iter::repeat_n(label, files.len()));
+        paths.extend(files.iter().cloned());
+    }
+    // Every header is read, in parallel; the first bad file in order is the one reported.
+    let checked: Vec<Result<(), LoadError>> = paths
+        .par_iter()
+        .map(|path| {
+            let size = dimensions(path)?;
             if size_policy == SizePolicy::Reject && size != (layout.width, layout.height) {
                 return Err(LoadError::new(
                     path,
                     format!(
                         "the image is {}×{} but {} is {}×{}; pass --image-size WxH to resize \
-                         every image",
+                     every image",
                         size.0,
                         size.1,
                         first.display(),
@@ -183,13 +195,21 @@ pub fn load_folder(
                     ),
                 ));
             }
-            set.pixels.extend(to_layout(image, layout));
-            set.labels.push(label);
-            let relative = path.strip_prefix(dir).unwrap_or(path);
-            set.ids.push(ExampleId::File(relative.to_path_buf()));
-        }
-    }
-    Ok(set)
+            Ok(())
+        })
+        .collect();
+    checked.into_iter().collect::<Result<(), _>>()?;
+    let ids = paths
+        .iter()
+        .map(|path| ExampleId::File(path.strip_prefix(dir).unwrap_or(path).to_path_buf()))
+        .collect();
+    Ok(ImageSet {
+        layout,
+        pixels: Pixels::Files(paths),
+        labels,
+        class_names,
+        ids,
+    })
 }
 
 /// The layout a folder's images take: the options, completed from its first image.
@@ -242,7 +262,47 @@ mod tests {
         let set = load_folder(dir.path(), gray(4, 3), SizePolicy::Reject, None).unwrap();
         assert_eq!(set.class_names, ["ant", "zebra"]);
         assert_eq!(set.labels, [0, 0, 1]);
-        assert_eq!(set.image(2), [255; 12]);
+        assert_eq!(*set.image(2).unwrap(), [255; 12]);
+    }
+
+    #[test]
+    fn images_are_decoded_per_batch_and_a_file_broken_after_listing_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write_png(&dir.path().join("a/1.png"), 2, 2, [0, 0, 0]);
+        write_png(&dir.path().join("b/1.png"), 2, 2, [255, 255, 255]);
+        write_png(&dir.path().join("b/2.png"), 2, 2, [51, 51, 51]);
+        let set = load_folder(dir.path(), gray(2, 2), SizePolicy::Reject, None).unwrap();
+        assert!(
+            matches!(set.pixels, Pixels::Files(_)),
+            "nothing decoded yet"
+        );
+        let scaling = super::super::PixelScaling::fit(&set, true, 0).unwrap();
+        // Bytes 0, 255, 51 (four pixels each): mean 102, as a fraction of 255.
+        let mean = scaling.normalization.as_ref().unwrap().mean[0];
+        assert!((mean - 0.4).abs() < 1e-6, "{mean}");
+        let examples = scaling.examples(set);
+        let device = zoo_models::backend::BackendKind::default_for_build()
+            .device()
+            .unwrap();
+        let batch = examples.batch(&[2, 0], &device).unwrap();
+        let values = batch
+            .inputs
+            .into_dense()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(values.len(), 8);
+        assert!(values[..4].iter().all(|&v| v == values[0]) && values[0] > values[4]);
+
+        // b/1.png was never decoded; b/2.png was, and is kept (the set is small).
+        std::fs::write(dir.path().join("b/1.png"), b"no longer a png").unwrap();
+        std::fs::write(dir.path().join("b/2.png"), b"no longer a png").unwrap();
+        assert!(examples.batch(&[2], &device).is_ok());
+        let err = examples.batch(&[0, 1], &device).unwrap_err().to_string();
+        assert!(
+            err.contains("b/1.png") && err.contains("not a readable image"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Color, ImageLayout, ImageSet};
+use super::{Color, ImageLayout, ImageSet, Pixels};
 use crate::error::LoadError;
 use crate::files::read_maybe_gzip;
 
@@ -209,7 +209,7 @@ pub fn load_part(
             height: images.rows,
             width: images.cols,
         },
-        pixels: images.pixels,
+        pixels: Pixels::Bytes(images.pixels),
         ids: crate::split::rows(labels.len()),
         labels,
         class_names,
@@ -293,7 +293,7 @@ mod tests {
         assert_eq!(set.labels, [4, 1]);
         assert_eq!(set.class_names, ["0", "1", "2", "3", "4"]);
         assert_eq!((set.layout.height, set.layout.width), (2, 3));
-        assert_eq!(set.image(1), [6, 7, 8, 9, 10, 11]);
+        assert_eq!(*set.image(1).unwrap(), [6, 7, 8, 9, 10, 11]);
 
         std::fs::write(dir.path().join(CLASSES_FILE), "a\nb\nc\n").unwrap();
         let err = load_part(dir.path(), Part::Train, None)

@@ -1,13 +1,23 @@
 //! Images in, examples out: MNIST-style IDX files and folders of PNG/JPEG files, turned into
 //! the flat channels × height × width rows every model of the zoo takes.
+//!
+//! Examples are produced per batch ([`ImageRows`]): IDX images stay in memory as bytes and
+//! become `f32` only in the batch that needs them; a folder's images stay on disk, and the data
+//! loader's worker decodes (and resizes) a batch's files while the model trains on the
+//! previous one. Memory then holds the file list and labels, not the pixels.
 
 pub mod folder;
 pub mod idx;
 
-use std::path::Path;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use zoo_models::data::{Examples, Features, TargetData};
+use zoo_models::data::{DataError, Features, Inputs, TargetData};
+use zoo_models::dataset::{ExampleSet, FeatureSource};
+use zoo_models::prelude::Device;
 
 use crate::error::LoadError;
 use crate::split::ExampleId;
@@ -52,11 +62,20 @@ impl ImageLayout {
     }
 }
 
-/// Labelled images, each stored as row-major channels × height × width bytes.
+/// Where the pixels of an image set are.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pixels {
+    /// Every image's row-major channels × height × width bytes, one image after another.
+    Bytes(Vec<u8>),
+    /// One file per image, decoded into the layout (resized when its size differs) when asked.
+    Files(Vec<PathBuf>),
+}
+
+/// Labelled images, in memory or on disk.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageSet {
     pub layout: ImageLayout,
-    pub pixels: Vec<u8>,
+    pub pixels: Pixels,
     pub labels: Vec<usize>,
     pub class_names: Vec<String>,
     /// Where each image came from: its index in an IDX file, or its file.
@@ -72,19 +91,36 @@ impl ImageSet {
         self.labels.is_empty()
     }
 
-    pub fn image(&self, i: usize) -> &[u8] {
-        let n = self.layout.len();
-        &self.pixels[i * n..(i + 1) * n]
+    /// Image `i` as channels × height × width bytes: borrowed, or decoded from its file.
+    pub fn image(&self, i: usize) -> Result<Cow<'_, [u8]>, LoadError> {
+        match &self.pixels {
+            Pixels::Bytes(bytes) => {
+                let n = self.layout.len();
+                Ok(Cow::Borrowed(&bytes[i * n..(i + 1) * n]))
+            }
+            Pixels::Files(paths) => folder::decode_image(&paths[i], self.layout).map(Cow::Owned),
+        }
     }
 
     pub fn select(&self, indices: &[usize]) -> ImageSet {
+        let pixels = match &self.pixels {
+            Pixels::Bytes(bytes) => {
+                let n = self.layout.len();
+                Pixels::Bytes(
+                    indices
+                        .iter()
+                        .flat_map(|&i| &bytes[i * n..(i + 1) * n])
+                        .copied()
+                        .collect(),
+                )
+            }
+            Pixels::Files(paths) => {
+                Pixels::Files(indices.iter().map(|&i| paths[i].clone()).collect())
+            }
+        };
         ImageSet {
             layout: self.layout,
-            pixels: indices
-                .iter()
-                .flat_map(|&i| self.image(i))
-                .copied()
-                .collect(),
+            pixels,
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             class_names: self.class_names.clone(),
             ids: indices.iter().map(|&i| self.ids[i].clone()).collect(),
@@ -132,60 +168,193 @@ pub struct PixelScaling {
     pub normalization: Option<Normalization>,
 }
 
+/// Normalisation statistics of image files come from at most this many of them: all of them up
+/// to this size, else a seeded random sample (a sample of 10,000 pins a channel's mean and
+/// standard deviation to about 1e-3 of the pixel range). Images in memory are all counted.
+pub const NORMALIZATION_SAMPLE: usize = 10_000;
+
 impl PixelScaling {
-    /// Scaling to [0, 1], and normalisation with the statistics of `train` when `normalize`.
-    pub fn fit(train: &ImageSet, normalize: bool) -> Self {
+    /// Scaling to [0, 1], and normalisation with the statistics of `train` when `normalize`:
+    /// of every training image, or of a `seed`ed sample of [`NORMALIZATION_SAMPLE`] image files.
+    pub fn fit(train: &ImageSet, normalize: bool, seed: u64) -> Result<Self, LoadError> {
         let scale: f32 = 1.0 / 255.0;
-        let normalization = normalize.then(|| {
-            let plane = train.layout.height * train.layout.width;
-            let (mean, std) = (0..train.layout.channels())
-                .map(|c| {
-                    let channel = |i: usize| &train.image(i)[c * plane..(c + 1) * plane];
-                    let n = (train.len() * plane) as f64;
-                    let sum: f64 = (0..train.len()).flat_map(channel).map(|&b| b as f64).sum();
-                    let mean = sum / n * scale as f64;
-                    let var = (0..train.len())
-                        .flat_map(channel)
-                        .map(|&b| (b as f64 * scale as f64 - mean).powi(2))
-                        .sum::<f64>()
-                        / n;
-                    // A blank channel would divide by zero; leave it unscaled instead.
-                    let std = if var > 1e-12 { var.sqrt() } else { 1.0 };
-                    (mean as f32, std as f32)
-                })
-                .unzip();
-            Normalization { mean, std }
-        });
-        Self {
+        let normalization = if normalize {
+            Some(Self::statistics(train, scale, seed)?)
+        } else {
+            None
+        };
+        Ok(Self {
             layout: train.layout,
             scale,
             normalization,
+        })
+    }
+
+    fn statistics(train: &ImageSet, scale: f32, seed: u64) -> Result<Normalization, LoadError> {
+        use rand::SeedableRng;
+        use rand::seq::index;
+        let in_memory = matches!(train.pixels, Pixels::Bytes(_));
+        let sample: Vec<usize> = if in_memory || train.len() <= NORMALIZATION_SAMPLE {
+            (0..train.len()).collect()
+        } else {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut picked = index::sample(&mut rng, train.len(), NORMALIZATION_SAMPLE).into_vec();
+            picked.sort_unstable();
+            picked
+        };
+        let channels = train.layout.channels();
+        let plane = train.layout.height * train.layout.width;
+        // Sums of bytes and of their squares are exact integers, so the statistics do not
+        // depend on the order the images are summed in (nor on the number of threads).
+        let sums = sample
+            .par_iter()
+            .map(|&i| {
+                let image = train.image(i)?;
+                Ok(image
+                    .chunks(plane)
+                    .map(|channel| {
+                        channel.iter().fold((0u64, 0u64), |(s, q), &b| {
+                            (s + b as u64, q + (b as u64) * (b as u64))
+                        })
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .try_reduce(
+                || vec![(0, 0); channels],
+                |a, b| {
+                    Ok(a.iter()
+                        .zip(&b)
+                        .map(|(x, y)| (x.0 + y.0, x.1 + y.1))
+                        .collect())
+                },
+            )?;
+        let n = (sample.len() * plane) as f64;
+        let scale = scale as f64;
+        let (mean, std) = sums
+            .iter()
+            .map(|&(sum, squares)| {
+                let mean = sum as f64 / n;
+                let var = (squares as f64 / n - mean * mean).max(0.0) * scale * scale;
+                // A blank channel would divide by zero; leave it unscaled instead.
+                let std = if var > 1e-12 { var.sqrt() } else { 1.0 };
+                ((mean * scale) as f32, std as f32)
+            })
+            .unzip();
+        Ok(Normalization { mean, std })
+    }
+
+    /// The model input of every byte value in every channel: `table[c][byte]`.
+    fn table(&self) -> Vec<[f32; 256]> {
+        (0..self.layout.channels())
+            .map(|c| {
+                std::array::from_fn(|byte| {
+                    let v = byte as f32 * self.scale;
+                    match &self.normalization {
+                        Some(n) => (v - n.mean[c]) / n.std[c],
+                        None => v,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Appends the model inputs of images (bytes laid out as `self.layout`, one image after
+    /// another) to `out`, through `table` ([`PixelScaling::table`]).
+    fn scale_into(&self, table: &[[f32; 256]], images: &[u8], out: &mut Vec<f32>) {
+        let plane = self.layout.height * self.layout.width;
+        for (i, channel) in images.chunks(plane).enumerate() {
+            let table = &table[i % table.len()];
+            out.extend(channel.iter().map(|&b| table[b as usize]));
         }
     }
 
-    /// Model inputs for images laid out as `self.layout`.
+    /// Model inputs for images laid out as `self.layout`, one after another.
     pub fn features(&self, pixels: &[u8]) -> Features {
-        let plane = self.layout.height * self.layout.width;
-        let values = pixels
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                let v = b as f32 * self.scale;
-                match &self.normalization {
-                    Some(n) => {
-                        let c = (i / plane) % self.layout.channels();
-                        (v - n.mean[c]) / n.std[c]
-                    }
-                    None => v,
-                }
-            })
-            .collect();
+        let mut values = Vec::with_capacity(pixels.len());
+        self.scale_into(&self.table(), pixels, &mut values);
         Features::new(values, self.layout.len()).expect("pixels are finite and whole images")
     }
 
-    pub fn examples(&self, images: &ImageSet) -> Examples {
-        Examples::new(self.features(&images.pixels), images.targets())
-            .expect("an image set has one label per image, each below its class count")
+    /// The images as examples whose inputs are produced per batch.
+    pub fn examples(&self, images: ImageSet) -> ExampleSet {
+        let targets = images.targets();
+        let decoded = match images.pixels {
+            Pixels::Files(_) if images.len() * images.layout.len() <= DECODED_CACHE_BYTES => {
+                Some((0..images.len()).map(|_| OnceLock::new()).collect())
+            }
+            _ => None,
+        };
+        ExampleSet::new(
+            Arc::new(ImageRows {
+                images,
+                table: self.table(),
+                scaling: self.clone(),
+                decoded,
+            }),
+            targets,
+        )
+        .expect("an image set has one label per image, each below its class count")
+    }
+}
+
+/// Image files whose decoded bytes take at most this much (1 GiB) keep them once decoded, so
+/// only the first epoch decodes: on a 2-core machine decoding a batch of PNGs takes CPU time the
+/// model would use (README, "Data larger than memory"). Larger sets decode every epoch and
+/// hold only the file list.
+pub const DECODED_CACHE_BYTES: usize = 1 << 30;
+
+/// Images whose model inputs are made when a batch asks for them: decoded from their files (in
+/// parallel) or copied from bytes, then scaled.
+pub struct ImageRows {
+    images: ImageSet,
+    scaling: PixelScaling,
+    /// [`PixelScaling::table`], made once.
+    table: Vec<[f32; 256]>,
+    /// Each file's bytes once decoded, when the whole set fits [`DECODED_CACHE_BYTES`].
+    decoded: Option<Vec<OnceLock<Box<[u8]>>>>,
+}
+
+impl ImageRows {
+    fn image(&self, i: usize) -> Result<Cow<'_, [u8]>, LoadError> {
+        let Some(decoded) = &self.decoded else {
+            return self.images.image(i);
+        };
+        if let Some(bytes) = decoded[i].get() {
+            return Ok(Cow::Borrowed(bytes));
+        }
+        let bytes = self.images.image(i)?.into_owned().into_boxed_slice();
+        Ok(Cow::Borrowed(decoded[i].get_or_init(|| bytes)))
+    }
+}
+
+impl FeatureSource for ImageRows {
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    fn n_features(&self) -> usize {
+        self.images.layout.len()
+    }
+
+    /// Images in memory can be held on the device as `f32`; files are decoded per batch.
+    fn device_bytes(&self) -> Option<usize> {
+        matches!(self.images.pixels, Pixels::Bytes(_))
+            .then(|| self.len() * self.n_features() * size_of::<f32>())
+    }
+
+    fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError> {
+        // Files are decoded in parallel; bytes in memory are only borrowed.
+        let images: Result<Vec<Cow<'_, [u8]>>, LoadError> = match self.images.pixels {
+            Pixels::Files(_) => indices.par_iter().map(|&i| self.image(i)).collect(),
+            Pixels::Bytes(_) => indices.iter().map(|&i| self.image(i)).collect(),
+        };
+        let images = images.map_err(|e| DataError::Source(e.to_string()))?;
+        let width = self.n_features();
+        let mut values = Vec::with_capacity(indices.len() * width);
+        images
+            .iter()
+            .for_each(|image| self.scaling.scale_into(&self.table, image, &mut values));
+        Ok(Inputs::dense(values, width, device))
     }
 }
 
@@ -197,6 +366,13 @@ mod tests {
         a.len() == b.len() && a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-6)
     }
 
+    fn bytes(set: &ImageSet) -> Vec<u8> {
+        match &set.pixels {
+            Pixels::Bytes(bytes) => bytes.clone(),
+            Pixels::Files(_) => unreachable!("in memory"),
+        }
+    }
+
     fn rgb_pair() -> ImageSet {
         // Two 1×2 RGB images; channel planes R R, G G, B B.
         ImageSet {
@@ -205,7 +381,7 @@ mod tests {
                 height: 1,
                 width: 2,
             },
-            pixels: vec![0, 255, 51, 51, 0, 0, 255, 0, 51, 51, 0, 0],
+            pixels: Pixels::Bytes(vec![0, 255, 51, 51, 0, 0, 255, 0, 51, 51, 0, 0]),
             labels: vec![0, 1],
             class_names: vec!["a".into(), "b".into()],
             ids: crate::split::rows(2),
@@ -215,8 +391,8 @@ mod tests {
     #[test]
     fn scaling_maps_bytes_to_unit_range() {
         let set = rgb_pair();
-        let scaling = PixelScaling::fit(&set, false);
-        let features = scaling.features(&set.pixels);
+        let scaling = PixelScaling::fit(&set, false, 0).unwrap();
+        let features = scaling.features(&bytes(&set));
         assert_eq!(features.n_features(), 6);
         assert!(
             close(features.row(0), &[0.0, 1.0, 0.2, 0.2, 0.0, 0.0]),
@@ -227,7 +403,7 @@ mod tests {
     #[test]
     fn normalisation_uses_per_channel_statistics() {
         let set = rgb_pair();
-        let scaling = PixelScaling::fit(&set, true);
+        let scaling = PixelScaling::fit(&set, true, 0).unwrap();
         let n = scaling.normalization.clone().unwrap();
         // Red holds 0, 1, 1, 0 → mean 0.5, std 0.5; green is constant 0.2; blue is all zero.
         assert!(close(&n.mean, &[0.5, 0.2, 0.0]), "{:?}", n.mean);
@@ -237,7 +413,7 @@ mod tests {
             [1.0, 1.0],
             "constant channels are left unscaled"
         );
-        let features = scaling.features(&set.pixels);
+        let features = scaling.features(&bytes(&set));
         assert!(
             close(features.row(0), &[-1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
             "{:?}",
@@ -248,14 +424,14 @@ mod tests {
     #[test]
     fn split_keeps_whole_images_with_their_labels() {
         let mut set = rgb_pair();
-        set.pixels = set.pixels.repeat(5);
+        set.pixels = Pixels::Bytes(bytes(&set).repeat(5));
         set.labels = [0, 1].repeat(5);
         set.ids = crate::split::rows(10);
         let (train, test) = set.train_test_split(0.2, 1, Path::new("x")).unwrap();
         assert_eq!((train.len(), test.len()), (8, 2));
         for part in [&train, &test] {
             for i in 0..part.len() {
-                assert_eq!(part.image(i), set.image(part.labels[i]));
+                assert_eq!(part.image(i).unwrap(), set.image(part.labels[i]).unwrap());
                 let crate::split::ExampleId::Row(row) = part.ids[i] else {
                     unreachable!()
                 };

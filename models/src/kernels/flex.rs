@@ -12,13 +12,14 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::tensor::FloatTensor;
-use burn::tensor::TensorData;
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::tensor::{DType, TensorData};
 use rayon::prelude::*;
 
 use super::ZooKernels;
 use super::conv_block::{self, BlockShape};
 use super::pool;
+use super::sparse::{self, Entries};
 
 /// The tensor's f32 elements in row-major order, borrowed when it is already laid out so (a
 /// broadcast gradient, say, is not).
@@ -57,6 +58,70 @@ fn pool_forward(x: &FlexTensor) -> (FlexTensor, Arc<[u8]>) {
             .for_each(|((out, codes), plane)| pool::forward_plane::<false>(plane, w, out, codes));
     }
     (flex_tensor(out, [n, c, pooled_h, pooled_w]), codes.into())
+}
+
+/// An integer tensor's elements as indices.
+fn indices(tensor: &FlexTensor) -> Vec<usize> {
+    let tensor = tensor.to_contiguous();
+    match tensor.dtype() {
+        DType::I64 => tensor
+            .as_slice::<i64>()
+            .map(|s| s.iter().map(|&i| i as usize).collect()),
+        DType::I32 => tensor
+            .as_slice::<i32>()
+            .map(|s| s.iter().map(|&i| i as usize).collect()),
+        _ => None,
+    }
+    .expect("sparse rows index with i64 or i32 tensors")
+}
+
+/// What the sparse product keeps for its backward pass: the entries, and the weight's shape.
+#[derive(Clone, Debug)]
+struct SparseState {
+    rows: Arc<[usize]>,
+    columns: Arc<[usize]>,
+    values: Arc<[f32]>,
+    weight_dims: [usize; 2],
+}
+
+impl SparseState {
+    fn new(
+        weight: &FlexTensor,
+        rows: &FlexTensor,
+        columns: &FlexTensor,
+        values: &FlexTensor,
+    ) -> Self {
+        let state = SparseState {
+            rows: indices(rows).into(),
+            columns: indices(columns).into(),
+            values: elements(values).into(),
+            weight_dims: dims(weight),
+        };
+        let [d_input, _] = state.weight_dims;
+        assert!(
+            state.columns.iter().all(|&c| c < d_input),
+            "sparse_product: a column is out of range for {d_input} weight rows"
+        );
+        state
+    }
+
+    fn entries(&self) -> Entries<'_> {
+        Entries {
+            rows: &self.rows,
+            columns: &self.columns,
+            values: &self.values,
+        }
+    }
+
+    fn forward(&self, weight: &FlexTensor, n_rows: usize) -> FlexTensor {
+        assert!(
+            self.rows.iter().all(|&r| r < n_rows),
+            "sparse_product: a row is out of range for {n_rows} rows"
+        );
+        let [_, d_output] = self.weight_dims;
+        let out = sparse::forward(&elements(weight), d_output, &self.entries(), n_rows);
+        flex_tensor(out, [n_rows, d_output])
+    }
 }
 
 fn block_shape(x: &FlexTensor, weight: &FlexTensor) -> BlockShape {
@@ -102,6 +167,35 @@ impl ZooKernels for Flex {
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         block_forward(&x, &weight, &bias).0
+    }
+
+    fn sparse_product(
+        weight: FloatTensor<Self>,
+        rows: IntTensor<Self>,
+        columns: IntTensor<Self>,
+        values: FloatTensor<Self>,
+        n_rows: usize,
+    ) -> FloatTensor<Self> {
+        SparseState::new(&weight, &rows, &columns, &values).forward(&weight, n_rows)
+    }
+}
+
+#[derive(Debug)]
+struct SparseProductBackward;
+
+impl Backward<Flex, 1> for SparseProductBackward {
+    type State = SparseState;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad_out = grads.consume::<Flex>(&ops.node);
+        let [Some(weight_node)] = ops.parents else {
+            return;
+        };
+        let state = ops.state;
+        let [d_input, d_output] = state.weight_dims;
+        let grad =
+            sparse::weight_gradient(&elements(&grad_out), d_input, d_output, &state.entries());
+        grads.register::<Flex>(weight_node.id, flex_tensor(grad, state.weight_dims));
     }
 }
 
@@ -199,6 +293,27 @@ impl<C: CheckpointStrategy> ZooKernels for Autodiff<Flex, C> {
         let (out, codes) = block_forward(&x, &weight, &bias);
         match prepared {
             OpsKind::Tracked(prep) => prep.finish((x, weight, codes), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn sparse_product(
+        weight: FloatTensor<Self>,
+        rows: IntTensor<Self>,
+        columns: IntTensor<Self>,
+        values: FloatTensor<Self>,
+        n_rows: usize,
+    ) -> FloatTensor<Self> {
+        // Only the weight is a parent: the values are data, never trained.
+        let prepared = SparseProductBackward
+            .prepare::<C>([weight.node()])
+            .compute_bound()
+            .stateful();
+        let weight = weight.into_primitive();
+        let state = SparseState::new(&weight, &rows, &columns, &values.into_primitive());
+        let out = state.forward(&weight, n_rows);
+        match prepared {
+            OpsKind::Tracked(prep) => prep.finish(state, out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }

@@ -1,0 +1,250 @@
+//! Examples as a dataset whose model inputs are produced on demand: what `fit`, `evaluate` and
+//! `predict` draw their batches from.
+//!
+//! A [`FeatureSource`] turns row indices into one batch of model inputs: a matrix in memory
+//! ([`Features`]) copies rows, sparse rows ([`crate::sparse::SparseFeatures`]) stay sparse, and
+//! the apps' sources decode files (images, texts) only when a batch asks for them. Targets are
+//! always held in memory (a label or a few values per example). Splits are index sets over
+//! their source, so holding out validation data copies no features.
+//!
+//! Training goes through Burn's `DataLoader`: it shuffles an index dataset and its worker
+//! thread calls [`ExampleSet::batch`], so decoding overlaps the model's step on the
+//! previous batch, and only the queued batches are ever decoded at once.
+
+use std::sync::Arc;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::prelude::*;
+
+use crate::data::{
+    Batch, DataError, Examples, Features, Holdout, Inputs, TargetData, check_feature_count,
+};
+use crate::task::Task;
+
+/// Where the model inputs of examples come from.
+pub trait FeatureSource: Send + Sync {
+    /// Number of examples.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Width of every row.
+    fn n_features(&self) -> usize;
+
+    /// The rows at `indices`, in that order, as one batch of model inputs on `device`. An error
+    /// names the example that could not be produced.
+    fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError>;
+
+    /// What all the rows take on a device, for a source held in memory (full-batch training
+    /// keeps such a set on the device when it is small); `None` for rows produced per batch.
+    fn device_bytes(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Examples drawn from a feature source: a training, validation or test set of any size.
+#[derive(Clone)]
+pub struct ExampleSet {
+    source: Arc<dyn FeatureSource>,
+    /// The source's rows of this set, in order; `None` for all of them.
+    rows: Option<Arc<[usize]>>,
+    /// The targets of this set's examples, in order.
+    targets: TargetData,
+}
+
+impl std::fmt::Debug for ExampleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExampleSet")
+            .field("len", &self.len())
+            .field("n_features", &self.n_features())
+            .finish()
+    }
+}
+
+impl ExampleSet {
+    /// All rows of `source`, with one target each.
+    pub fn new(source: Arc<dyn FeatureSource>, targets: TargetData) -> Result<Self, DataError> {
+        if source.len() != targets.len() {
+            return Err(DataError::CountMismatch {
+                features: source.len(),
+                targets: targets.len(),
+            });
+        }
+        if source.is_empty() {
+            return Err(DataError::Empty);
+        }
+        targets.check()?;
+        Ok(Self {
+            source,
+            rows: None,
+            targets,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.source.n_features()
+    }
+
+    pub fn targets(&self) -> &TargetData {
+        &self.targets
+    }
+
+    /// What this set's rows take on a device ([`FeatureSource::device_bytes`]), estimated as
+    /// its share of the source's.
+    pub fn device_bytes(&self) -> Option<usize> {
+        let all = self.source.device_bytes()?;
+        Some((all as f64 * self.len() as f64 / self.source.len().max(1) as f64).ceil() as usize)
+    }
+
+    /// The examples at `indices` (of this set), sharing the source.
+    pub fn select(&self, indices: &[usize]) -> ExampleSet {
+        let rows = match &self.rows {
+            Some(rows) => indices.iter().map(|&i| rows[i]).collect(),
+            None => indices.into(),
+        };
+        ExampleSet {
+            source: self.source.clone(),
+            rows: Some(rows),
+            targets: self.targets.select(indices),
+        }
+    }
+
+    /// `fraction` of the examples held out as `holdout` says (see
+    /// [`TargetData::split_indices`]). Returns `(train, held_out)`.
+    pub fn split(
+        &self,
+        fraction: f64,
+        holdout: Holdout,
+        seed: u64,
+    ) -> Result<(ExampleSet, ExampleSet), DataError> {
+        let (train, held_out) = self.targets.split_indices(fraction, holdout, seed)?;
+        Ok((self.select(&train), self.select(&held_out)))
+    }
+
+    /// Checks that the targets are what `task` needs and the features what the model takes.
+    pub fn check_task(&self, task: &Task, n_inputs: usize) -> Result<(), DataError> {
+        check_feature_count(self.n_features(), n_inputs)?;
+        self.targets.check_task(task)
+    }
+
+    /// The examples at `indices` (of this set) as one batch on `device`.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> Result<Batch, DataError> {
+        let inputs = match &self.rows {
+            Some(rows) => {
+                let source_rows: Vec<usize> = indices.iter().map(|&i| rows[i]).collect();
+                self.source.inputs(&source_rows, device)?
+            }
+            None => self.source.inputs(indices, device)?,
+        };
+        Ok(Batch {
+            inputs,
+            targets: self.targets.tensor(indices, device),
+        })
+    }
+}
+
+impl From<Examples> for ExampleSet {
+    fn from(examples: Examples) -> Self {
+        let Examples { features, targets } = examples;
+        ExampleSet {
+            source: Arc::new(features),
+            rows: None,
+            targets,
+        }
+    }
+}
+
+/// What `fit` and `evaluate` accept: an [`ExampleSet`], or [`Examples`] in memory (copied into
+/// one).
+pub trait ToExampleSet {
+    fn to_example_set(&self) -> ExampleSet;
+}
+
+impl ToExampleSet for ExampleSet {
+    fn to_example_set(&self) -> ExampleSet {
+        self.clone()
+    }
+}
+
+impl ToExampleSet for Examples {
+    fn to_example_set(&self) -> ExampleSet {
+        self.clone().into()
+    }
+}
+
+/// A source of features over a matrix in memory: `predict` takes any source.
+impl From<Features> for Arc<dyn FeatureSource> {
+    fn from(features: Features) -> Self {
+        Arc::new(features)
+    }
+}
+
+/// The dataset Burn's data loader shuffles: example indices. The batcher asks the example set
+/// for the rows, so no example is produced until it is put into a batch.
+pub(crate) struct IndexDataset(pub usize);
+
+impl Dataset<usize> for IndexDataset {
+    fn get(&self, index: usize) -> Result<usize, burn::data::dataset::DatasetError> {
+        Ok(index)
+    }
+
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// Runs in the data loader's worker: the batch of the indices it drew.
+#[derive(Clone)]
+pub(crate) struct ExampleBatcher(pub ExampleSet);
+
+impl Batcher<usize, Result<Batch, DataError>> for ExampleBatcher {
+    fn batch(&self, indices: Vec<usize>, device: &Device) -> Result<Batch, DataError> {
+        self.0.batch(&indices, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selection_of_a_selection_reads_the_right_rows() {
+        let features = Features::new((0..10).map(|i| i as f32).collect(), 1).unwrap();
+        let targets = TargetData::Values {
+            values: (0..10).map(|i| i as f32 * 10.0).collect(),
+            n_outputs: 1,
+        };
+        let set = ExampleSet::new(Arc::new(features), targets).unwrap();
+        let picked = set.select(&[9, 7, 5, 3]).select(&[1, 3]);
+        assert_eq!(picked.len(), 2);
+        let device = crate::backend::BackendKind::default_for_build()
+            .device()
+            .unwrap();
+        let batch = picked.batch(&[1, 0], &device).unwrap();
+        let inputs: Vec<f32> = batch
+            .inputs
+            .into_dense()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(inputs, [3.0, 7.0]);
+        assert_eq!(
+            picked.targets(),
+            &TargetData::Values {
+                values: vec![70.0, 30.0],
+                n_outputs: 1
+            }
+        );
+    }
+}
