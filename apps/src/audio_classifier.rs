@@ -3,6 +3,7 @@
 //! `evaluate` and `predict`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -10,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use zoo_models::prelude::*;
 
 use crate::audio::clips::{
-    Clip, ClipInput, ClipShaping, CoefficientStats, LabelSource, Recording, cache_dir, extract,
-    extract_all, list_recordings,
+    ClipInput, ClipRows, ClipShaping, CoefficientStats, LabelSource, Recording, StoredClip,
+    cache_dir, extract, extract_all, list_recordings,
 };
 use crate::audio::mfcc::MfccConfig;
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
@@ -186,7 +187,7 @@ pub struct AudioPreprocessing {
 pub type SavedModel = report::SavedModel<AudioPreprocessing>;
 
 /// Recordings with their MFCCs.
-type LabelledClips = Vec<(Recording, Clip)>;
+type LabelledClips = Vec<(Recording, StoredClip)>;
 
 /// Recordings with their clips; unreadable files are an error, or with `skip_bad` a warning.
 fn load_clips(
@@ -247,7 +248,7 @@ fn split_clips(
     }
 }
 
-fn labels_of(clips: &[(Recording, Clip)], classes: &[String]) -> anyhow::Result<Vec<usize>> {
+fn labels_of(clips: &[(Recording, StoredClip)], classes: &[String]) -> anyhow::Result<Vec<usize>> {
     clips
         .iter()
         .map(|(r, _)| {
@@ -266,23 +267,21 @@ fn labels_of(clips: &[(Recording, Clip)], classes: &[String]) -> anyhow::Result<
         .collect()
 }
 
+/// The clips as examples whose rows are shaped per batch.
 fn examples(
-    clips: &[(Recording, Clip)],
+    clips: &[(Recording, StoredClip)],
     shaping: &ClipShaping,
     classes: &[String],
-) -> anyhow::Result<Examples> {
-    let values = clips
-        .iter()
-        .flat_map(|(_, clip)| shaping.row(clip))
-        .collect();
+) -> anyhow::Result<ExampleSet> {
     let targets = TargetData::Classes {
         labels: labels_of(clips, classes)?,
         n_classes: classes.len(),
     };
-    Ok(Examples::new(
-        Features::new(values, shaping.width())?,
-        targets,
-    )?)
+    let rows = ClipRows {
+        clips: clips.iter().map(|(_, clip)| clip.clone()).collect(),
+        shaping: shaping.clone(),
+    };
+    Ok(ExampleSet::new(Arc::new(rows), targets)?)
 }
 
 /// Trains, tests and saves; returns what was written to `metrics.json` and the folder.
@@ -333,7 +332,12 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     let shaping = ClipShaping {
         input,
         max_frames: command.features.max_frames,
-        stats: CoefficientStats::fit(&train_clips.iter().map(|(_, c)| c).collect::<Vec<_>>()),
+        stats: CoefficientStats::fit(
+            &train_clips
+                .iter()
+                .map(|(_, c)| c.clone())
+                .collect::<Vec<_>>(),
+        )?,
     };
     // Each recording by its file, relative to the data folder.
     let ids = |clips: &LabelledClips| -> Vec<ExampleId> {

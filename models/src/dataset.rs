@@ -38,8 +38,9 @@ pub trait FeatureSource: Send + Sync {
     /// names the example that could not be produced.
     fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError>;
 
-    /// What all the rows take on a device, for a source held in memory (full-batch training
-    /// keeps such a set on the device when it is small); `None` for rows produced per batch.
+    /// What all the rows take on a device as tensors, when that is known: full-batch training
+    /// keeps a training set of up to 1 GiB there rather than producing its rows again at every
+    /// pass over it.
     fn device_bytes(&self) -> Option<usize> {
         None
     }

@@ -425,8 +425,8 @@ pub const FULL_BATCH_CHUNK_ROWS: usize = 2048;
 /// A chunk of dense rows holds up to this many values (64 MiB of `f32`).
 const FULL_BATCH_CHUNK_VALUES: usize = 1 << 24;
 /// Training sets that take up to this much on the device (1 GiB) stay there between L-BFGS
-/// evaluations, as their chunks' batches; larger ones, and sources that produce rows per batch,
-/// are batched again at every evaluation.
+/// evaluations, as their chunks' batches; larger ones, and sources whose size is not known
+/// ([`crate::dataset::FeatureSource::device_bytes`]), are batched again at every evaluation.
 const FULL_BATCH_CACHE_BYTES: usize = 1 << 30;
 
 /// What L-BFGS may spend remembering steps (64 MiB): each step is two vectors of the model's

@@ -1,11 +1,18 @@
 //! Recordings on disk to MFCC clips: listing and labelling the files, extracting features in
-//! parallel with a per-file cache, and shaping clips into fixed-size model inputs.
+//! parallel with a per-file cache, and shaping clips into fixed-size model inputs. With a cache,
+//! a clip stays on disk once extracted and is read again per batch ([`ClipRows`]).
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use zoo_models::data::{DataError, Inputs};
+use zoo_models::dataset::FeatureSource;
+use zoo_models::prelude::Device;
 
 use super::mfcc::{MfccConfig, mfcc};
 use super::resample::resample;
@@ -141,46 +148,76 @@ fn read_cached(file: &Path, width: usize) -> Option<Clip> {
         .then(|| values.chunks(width).map(<[f32]>::to_vec).collect())
 }
 
-fn write_cached(file: &Path, clip: &Clip) {
+/// Whether the clip could be written (a cache that cannot be written only costs time).
+fn write_cached(file: &Path, clip: &Clip) -> bool {
     let bytes: Vec<u8> = clip
         .iter()
         .flatten()
         .flat_map(|v| v.to_le_bytes())
         .collect();
-    // A cache that cannot be written only costs time.
-    let _ = zoo_models::store::write_atomic(file, &bytes);
+    zoo_models::store::write_atomic(file, &bytes).is_ok()
+}
+
+/// A clip's MFCCs: in memory, or in the cache file they were written to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoredClip {
+    InMemory(Arc<Clip>),
+    Cached { file: PathBuf, width: usize },
+}
+
+impl StoredClip {
+    /// The clip, read from its cache file when it is there.
+    pub fn load(&self) -> Result<Cow<'_, Clip>, LoadError> {
+        match self {
+            StoredClip::InMemory(clip) => Ok(Cow::Borrowed(clip)),
+            StoredClip::Cached { file, width } => {
+                read_cached(file, *width).map(Cow::Owned).ok_or_else(|| {
+                    LoadError::new(
+                        file,
+                        "this MFCC cache file went missing or was damaged during the run; run \
+                         again to extract it anew",
+                    )
+                })
+            }
+        }
+    }
 }
 
 /// What extraction did: the clips of the readable files, and the unreadable ones.
 pub struct Extracted {
     /// One clip per recording that could be read, in order, with the recording's index.
-    pub clips: Vec<(usize, Clip)>,
+    pub clips: Vec<(usize, StoredClip)>,
     pub failed: Vec<LoadError>,
     pub from_cache: usize,
 }
 
-/// Extracts every recording in parallel, through the cache when there is one.
+/// Extracts every recording in parallel, through the cache when there is one. Clips in the
+/// cache are not kept in memory.
 pub fn extract_all(
     recordings: &[Recording],
     config: &MfccConfig,
     cache: Option<&Path>,
 ) -> Extracted {
-    let results: Vec<(usize, Result<Clip, LoadError>, bool)> = recordings
+    let width = config.width();
+    let results: Vec<(usize, Result<StoredClip, LoadError>, bool)> = recordings
         .par_iter()
         .enumerate()
         .map(|(i, recording)| {
             let cached_file = cache.and_then(|c| cache_file(c, &recording.path, config));
-            if let Some(clip) = cached_file
-                .as_deref()
-                .and_then(|f| read_cached(f, config.width()))
+            if let Some(file) = cached_file.as_deref()
+                && read_cached(file, width).is_some()
             {
-                return (i, Ok(clip), true);
+                let file = file.to_path_buf();
+                return (i, Ok(StoredClip::Cached { file, width }), true);
             }
-            let clip = extract(&recording.path, config);
-            if let (Ok(clip), Some(file)) = (&clip, &cached_file) {
-                write_cached(file, clip);
-            }
-            (i, clip, false)
+            let stored = extract(&recording.path, config).map(|clip| match &cached_file {
+                Some(file) if write_cached(file, &clip) => StoredClip::Cached {
+                    file: file.clone(),
+                    width,
+                },
+                _ => StoredClip::InMemory(Arc::new(clip)),
+            });
+            (i, stored, false)
         })
         .collect();
     let mut extracted = Extracted {
@@ -206,25 +243,41 @@ pub struct CoefficientStats {
 }
 
 impl CoefficientStats {
-    pub fn fit(clips: &[&Clip]) -> Self {
-        let width = clips[0][0].len();
-        let frames: Vec<&Vec<f32>> = clips.iter().flat_map(|c| c.iter()).collect();
-        let n = frames.len() as f64;
-        let (mean, std) = (0..width)
-            .map(|c| {
-                let mean = frames.iter().map(|f| f[c] as f64).sum::<f64>() / n;
-                let var = frames
-                    .iter()
-                    .map(|f| (f[c] as f64 - mean).powi(2))
-                    .sum::<f64>()
-                    / n;
-                (
-                    mean as f32,
-                    if var > 1e-12 { var.sqrt() as f32 } else { 1.0 },
-                )
+    /// In two passes over the clips (each read twice from the cache), every sum in the order of
+    /// the frames.
+    pub fn fit(clips: &[StoredClip]) -> Result<Self, LoadError> {
+        let mut sums: Vec<f64> = Vec::new();
+        let mut n = 0usize;
+        for clip in clips {
+            for frame in clip.load()?.iter() {
+                sums.resize(frame.len(), 0.0);
+                sums.iter_mut()
+                    .zip(frame)
+                    .for_each(|(s, &v)| *s += v as f64);
+                n += 1;
+            }
+        }
+        let mean: Vec<f64> = sums.iter().map(|s| s / n as f64).collect();
+        let mut squares = vec![0.0f64; mean.len()];
+        for clip in clips {
+            for frame in clip.load()?.iter() {
+                squares
+                    .iter_mut()
+                    .zip(frame.iter().zip(&mean))
+                    .for_each(|(q, (&v, m))| *q += (v as f64 - m).powi(2));
+            }
+        }
+        let std = squares
+            .iter()
+            .map(|q| {
+                let var = q / n as f64;
+                if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
             })
-            .unzip();
-        Self { mean, std }
+            .collect();
+        Ok(Self {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std,
+        })
     }
 }
 
@@ -286,6 +339,35 @@ impl ClipShaping {
     }
 }
 
+/// Clips whose model inputs are shaped when a batch asks for them, read from the cache.
+pub struct ClipRows {
+    pub clips: Vec<StoredClip>,
+    pub shaping: ClipShaping,
+}
+
+impl FeatureSource for ClipRows {
+    fn len(&self) -> usize {
+        self.clips.len()
+    }
+
+    fn n_features(&self) -> usize {
+        self.shaping.width()
+    }
+
+    fn device_bytes(&self) -> Option<usize> {
+        Some(self.len() * self.n_features() * size_of::<f32>())
+    }
+
+    fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError> {
+        let rows: Vec<Vec<f32>> = indices
+            .par_iter()
+            .map(|&i| self.clips[i].load().map(|clip| self.shaping.row(&clip)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| DataError::Source(e.to_string()))?;
+        Ok(Inputs::dense(rows.concat(), self.n_features(), device))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,9 +411,24 @@ mod tests {
         assert_eq!((first.clips.len(), first.from_cache), (2, 0));
         let second = extract_all(&recordings, &config, Some(cache.path()));
         assert_eq!(second.from_cache, 2);
+        let load = |e: &Extracted| -> Vec<Clip> {
+            e.clips
+                .iter()
+                .map(|(_, c)| c.load().unwrap().into_owned())
+                .collect()
+        };
+        assert!(matches!(first.clips[0].1, StoredClip::Cached { .. }));
         assert_eq!(
-            second.clips, first.clips,
+            load(&second),
+            load(&first),
             "the cache returns what was computed"
+        );
+        let computed = extract(&recordings[1].path, &config).unwrap();
+        assert_eq!(load(&first)[1], computed);
+        let uncached = extract_all(&recordings, &config, None);
+        assert_eq!(
+            uncached.clips[1].1,
+            StoredClip::InMemory(Arc::new(computed))
         );
         let with_deltas = MfccConfig {
             deltas: true,
@@ -339,13 +436,24 @@ mod tests {
         };
         let third = extract_all(&recordings, &with_deltas, Some(cache.path()));
         assert_eq!(third.from_cache, 0);
-        assert_eq!(third.clips[0].1[0].len(), 26);
+        assert_eq!(third.clips[0].1.load().unwrap()[0].len(), 26);
+
+        // A cache file that goes missing during the run is an error naming it.
+        let StoredClip::Cached { file, .. } = &third.clips[0].1 else {
+            unreachable!()
+        };
+        std::fs::remove_file(file).unwrap();
+        let err = third.clips[0].1.load().unwrap_err();
+        assert!(
+            err.path == *file && err.message.contains("went missing"),
+            "{err}"
+        );
     }
 
     #[test]
     fn clips_become_fixed_size_rows() {
         let clip: Clip = vec![vec![1.0, 10.0], vec![3.0, 30.0]];
-        let stats = CoefficientStats::fit(&[&clip]);
+        let stats = CoefficientStats::fit(&[StoredClip::InMemory(Arc::new(clip.clone()))]).unwrap();
         assert_eq!(
             (stats.mean.clone(), stats.std.clone()),
             (vec![2.0, 20.0], vec![1.0, 10.0])

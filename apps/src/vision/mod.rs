@@ -336,10 +336,8 @@ impl FeatureSource for ImageRows {
         self.images.layout.len()
     }
 
-    /// Images in memory can be held on the device as `f32`; files are decoded per batch.
     fn device_bytes(&self) -> Option<usize> {
-        matches!(self.images.pixels, Pixels::Bytes(_))
-            .then(|| self.len() * self.n_features() * size_of::<f32>())
+        Some(self.len() * self.n_features() * size_of::<f32>())
     }
 
     fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError> {
