@@ -314,9 +314,9 @@ fn examples(
         text_features(vectorizer.clone(), Arc::new(data.texts), IN_MEMORY_VALUES);
     if progress && !in_memory {
         eprintln!(
-            "{}: TF-IDF rows are computed batch by batch (over {} values in memory)",
+            "{}: TF-IDF rows are computed batch by batch (they hold over {} million values)",
             path.display(),
-            IN_MEMORY_VALUES
+            IN_MEMORY_VALUES >> 20
         );
     }
     Ok(ExampleSet::new(features, targets)?)
@@ -359,7 +359,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         .into());
     }
     let (train_rows, test_rows) = match &test_file {
-        Some((test, _)) => (rows_of(data.len()), rows_of(test.len())),
+        Some((test, _)) => (all_rows(data.len()), all_rows(test.len())),
         None => split(&data, &classes, command.test_split, seed, &path)?,
     };
     let training_texts: Vec<&str> = train_rows.iter().map(|&i| data.texts[i].as_str()).collect();
@@ -430,7 +430,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
 }
 
 /// `0..n`: every row of a file.
-fn rows_of(n: usize) -> Vec<usize> {
+fn all_rows(n: usize) -> Vec<usize> {
     (0..n).collect()
 }
 

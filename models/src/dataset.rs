@@ -46,6 +46,59 @@ pub trait FeatureSource: Send + Sync {
     }
 }
 
+/// Rows from any Burn [`Dataset`] whose items are feature rows (a `SqliteDataset`, a
+/// transformed or composed dataset, ...): each item is produced when a batch asks for it.
+/// An item of the wrong width or with a non-finite value is an error naming it.
+pub struct DatasetRows<D> {
+    dataset: D,
+    n_features: usize,
+}
+
+impl<D: Dataset<Vec<f32>>> DatasetRows<D> {
+    pub fn new(dataset: D, n_features: usize) -> Self {
+        Self {
+            dataset,
+            n_features,
+        }
+    }
+}
+
+impl<D: Dataset<Vec<f32>>> FeatureSource for DatasetRows<D> {
+    fn len(&self) -> usize {
+        self.dataset.len()
+    }
+
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError> {
+        let mut values = Vec::with_capacity(indices.len() * self.n_features);
+        for &i in indices {
+            let row = self
+                .dataset
+                .get(i)
+                .map_err(|e| DataError::Source(format!("item {i}: {e}")))?;
+            if row.len() != self.n_features {
+                return Err(DataError::RaggedRow {
+                    row: i,
+                    found: row.len(),
+                    expected: self.n_features,
+                });
+            }
+            if let Some((column, &value)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(DataError::NonFinite {
+                    row: i,
+                    column,
+                    value,
+                });
+            }
+            values.extend(row);
+        }
+        Ok(Inputs::dense(values, self.n_features, device))
+    }
+}
+
 /// Examples drawn from a feature source: a training, validation or test set of any size.
 #[derive(Clone)]
 pub struct ExampleSet {

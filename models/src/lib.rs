@@ -52,7 +52,7 @@ pub mod prelude {
     pub use crate::cnn::SmallCnnConfig;
     pub use crate::config::ConfigError;
     pub use crate::data::{DataError, Examples, Features, Holdout, TargetData};
-    pub use crate::dataset::{ExampleSet, FeatureSource, ToExampleSet};
+    pub use crate::dataset::{DatasetRows, ExampleSet, FeatureSource, ToExampleSet};
     pub use crate::inference::{Evaluation, Metrics, Predictions, evaluate, predict};
     pub use crate::linear::LinearRegressionConfig;
     pub use crate::logistic::LogisticRegressionConfig;

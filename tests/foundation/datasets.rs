@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::Rng;
 use zoo_models::data::{DataError, Features, Inputs, TargetData};
-use zoo_models::dataset::{ExampleSet, FeatureSource};
+use zoo_models::dataset::{DatasetRows, ExampleSet, FeatureSource};
 use zoo_models::logistic::LogisticRegressionConfig;
 use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
@@ -128,6 +128,59 @@ fn sparse_rows_train_the_model_dense_rows_train() {
             );
         }
     }
+}
+
+#[test]
+fn a_burn_dataset_of_rows_trains_as_the_same_rows_in_memory() {
+    let _rng = exclusive_rng();
+    let (_, dense) = sparse_texts(300, 20, 7);
+    let rows: Vec<Vec<f32>> = dense.features.rows().map(<[f32]>::to_vec).collect();
+    let dataset = burn::data::dataset::InMemDataset::new(rows);
+    let from_dataset = ExampleSet::new(
+        Arc::new(DatasetRows::new(dataset, 20)),
+        dense.targets.clone(),
+    )
+    .unwrap();
+    let config = ModelConfig::Mlp(MlpConfig::new(20, vec![8], 3));
+    let task = Task::Multiclass { n_classes: 3 };
+    let device = cpu_backends()[0].1.clone();
+    let fit_config = FitConfig::new()
+        .with_epochs(2)
+        .with_batch_size(32)
+        .with_progress(false);
+    let train = |data: &ExampleSet| {
+        device.seed(2);
+        let model = config.init(&device).unwrap();
+        fit(model, task, data, None, &fit_config).unwrap()
+    };
+    let (a, b) = (train(&from_dataset), train(&dense.clone().into()));
+    assert_eq!(
+        weights(&a.model),
+        weights(&b.model),
+        "the same batches, the same steps"
+    );
+
+    // An item of another width is an error naming it, not a panic.
+    let mut rows: Vec<Vec<f32>> = dense.features.rows().map(<[f32]>::to_vec).collect();
+    rows[40].pop();
+    let ragged = ExampleSet::new(
+        Arc::new(DatasetRows::new(
+            burn::data::dataset::InMemDataset::new(rows),
+            20,
+        )),
+        dense.targets.clone(),
+    )
+    .unwrap();
+    device.seed(2);
+    let err = fit(
+        config.init(&device).unwrap(),
+        task,
+        &ragged,
+        None,
+        &fit_config,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("row 40 has 19 features"), "{err}");
 }
 
 /// Rows from another source, failing from the `fail_after`-th batch on.

@@ -130,8 +130,9 @@ impl From<TfidfVectorizer> for SavedVectorizer {
 }
 
 /// A term's key while counting document frequencies: a 64-bit hash, so that counting over a
-/// large corpus holds 12 bytes per distinct term rather than the term itself. Two terms of one
-/// corpus share a key with odds of about n² / 2⁶⁵ (below 1e-5 for 10 million distinct terms).
+/// large corpus holds about 17 bytes per distinct term (a hash table entry) rather than the
+/// term itself. Two terms of one corpus share a key with odds of about n² / 2⁶⁵ (below 1e-5
+/// for 10 million distinct terms).
 fn term_key(term: &str) -> u64 {
     // SipHash with fixed keys: the same key for the same term in every run.
     let mut hasher = std::hash::DefaultHasher::new();
