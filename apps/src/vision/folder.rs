@@ -54,13 +54,20 @@ fn to_layout(image: DynamicImage, layout: ImageLayout) -> Vec<u8> {
             img.resize_exact(w, h, FilterType::Triangle)
         }
     };
+    // `into_*` converts only when the decoded image is of another kind; decoding runs per
+    // batch, so the copies it saves count.
     match layout.color {
-        Color::Gray => resize(image).to_luma8().into_raw(),
+        Color::Gray => resize(image).into_luma8().into_raw(),
         Color::Rgb => {
-            let interleaved = resize(image).to_rgb8().into_raw();
-            (0..3)
-                .flat_map(|c| interleaved.iter().skip(c).step_by(3).copied())
-                .collect()
+            let interleaved = resize(image).into_rgb8().into_raw();
+            let plane = interleaved.len() / 3;
+            let mut planes = vec![0; interleaved.len()];
+            let (red, rest) = planes.split_at_mut(plane);
+            let (green, blue) = rest.split_at_mut(plane);
+            for (i, pixel) in interleaved.chunks_exact(3).enumerate() {
+                (red[i], green[i], blue[i]) = (pixel[0], pixel[1], pixel[2]);
+            }
+            planes
         }
     }
 }
