@@ -21,6 +21,24 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, LoadError> {
     Ok(bytes)
 }
 
+/// A file's contents as a stream, decompressed when it starts with the gzip magic bytes, and
+/// the size of the contents when the file is plain (a gzip stream's is unknown until read).
+pub fn open_maybe_gzip(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), LoadError> {
+    use std::io::BufRead;
+    let cannot_read = |e: std::io::Error| LoadError::new(path, format!("cannot read: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let size = file.metadata().map_err(cannot_read)?.len();
+    let mut reader = std::io::BufReader::new(file);
+    if reader
+        .fill_buf()
+        .map_err(cannot_read)?
+        .starts_with(&GZIP_MAGIC)
+    {
+        return Ok((Box::new(flate2::read::MultiGzDecoder::new(reader)), None));
+    }
+    Ok((Box::new(reader), Some(size)))
+}
+
 /// A text file's contents as a stream (decompressed when it is gzip), without the byte-order
 /// mark: for files read once, front to back, that need not fit in memory.
 pub fn open_text_stream(path: &Path) -> Result<Box<dyn Read>, LoadError> {

@@ -34,10 +34,37 @@ fn wav_error(path: &Path, error: hound::Error) -> LoadError {
     LoadError::new(path, message)
 }
 
-/// Reads a WAV file as mono samples in [-1, 1].
+/// The most samples (of all channels) a WAV file may hold: 2³⁰, six hours of 48 kHz stereo.
+pub const MAX_WAV_SAMPLES: u64 = 1 << 30;
+
+/// Reads a WAV file as mono samples in [-1, 1]. The number of samples the header claims is
+/// checked against the file's size and [`MAX_WAV_SAMPLES`] before any is read.
 pub fn read_wav(path: &Path) -> Result<Audio, LoadError> {
     let mut reader = WavReader::open(path).map_err(|e| wav_error(path, e))?;
     let spec = reader.spec();
+    let claimed = reader.len() as u64;
+    let claimed_bytes = claimed * (spec.bits_per_sample as u64).div_ceil(8);
+    let size = std::fs::metadata(path)
+        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?
+        .len();
+    if claimed > MAX_WAV_SAMPLES {
+        return Err(LoadError::new(
+            path,
+            format!(
+                "the header claims {claimed} samples, more than the {MAX_WAV_SAMPLES} a WAV \
+                 file may hold here"
+            ),
+        ));
+    }
+    if claimed_bytes > size {
+        return Err(LoadError::new(
+            path,
+            format!(
+                "truncated: the header claims {claimed} samples ({claimed_bytes} bytes), the \
+                 file has {size} bytes"
+            ),
+        ));
+    }
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
         (SampleFormat::Float, 32) => reader.samples::<f32>().collect::<Result<_, _>>(),
         (SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
@@ -160,5 +187,28 @@ mod tests {
         let alaw = write("alaw.wav", &alaw);
         let err = read_wav(&alaw).unwrap_err().message;
         assert!(err.contains("unsupported WAV encoding"), "{err}");
+
+        // 16-bit headers whose data chunk claims 2³¹ samples, or a million, followed by five of
+        // them: refused before any memory is set aside for the claim, by the limit or by the
+        // file's size.
+        let claiming = |name: &str, data_bytes: u32| {
+            let mut bytes = full.clone();
+            bytes[40..44].copy_from_slice(&data_bytes.to_le_bytes());
+            bytes.extend_from_slice(&[0; 10]);
+            read_wav(&write(name, &bytes)).unwrap_err().message
+        };
+        let err = claiming("huge.wav", u32::MAX - 1);
+        assert!(
+            err.contains("claims 2147483647 samples, more than the 1073741824"),
+            "{err}"
+        );
+        let err = claiming("long.wav", 2_000_000);
+        assert!(
+            err.starts_with(
+                "truncated: the header claims 1000000 samples (2000000 bytes), the \
+                 file has 54 bytes"
+            ),
+            "{err}"
+        );
     }
 }

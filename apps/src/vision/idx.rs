@@ -2,14 +2,19 @@
 //! (two zero bytes, a type byte, the number of dimensions, then each dimension as a u32) and
 //! the unsigned bytes. Files may be gzip-compressed.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::{Color, ImageLayout, ImageSet, Pixels};
 use crate::error::LoadError;
-use crate::files::read_maybe_gzip;
+use crate::files::{open_maybe_gzip, read_text_start};
 
 /// The IDX type byte for unsigned 8-bit values, the only one image datasets use.
 const UNSIGNED_BYTE: u8 = 0x08;
+
+/// The most values an IDX file may hold (4 GiB): a header claiming more is refused before any
+/// memory is set aside for them.
+pub const MAX_IDX_VALUES: usize = 1 << 32;
 
 /// The dimensions and values of one IDX file.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,16 +23,24 @@ pub struct IdxArray {
     pub values: Vec<u8>,
 }
 
-/// Parses IDX bytes that must hold unsigned bytes in `expected_dims` dimensions.
-pub fn parse_idx(bytes: &[u8], expected_dims: usize) -> Result<IdxArray, String> {
+/// The header of an IDX file of `expected_dims` dimensions: its length in bytes.
+fn header_len(expected_dims: usize) -> usize {
+    4 + 4 * expected_dims
+}
+
+/// The dimensions in `header` (at least [`header_len`] bytes, or an error saying the file
+/// is truncated after `available` bytes) and the number of values they promise, checked
+/// against [`MAX_IDX_VALUES`].
+fn parse_header(
+    header: &[u8],
+    expected_dims: usize,
+    available: usize,
+) -> Result<(Vec<usize>, usize), String> {
     let expected_magic = u32::from_be_bytes([0, 0, UNSIGNED_BYTE, expected_dims as u8]);
-    let header = bytes.get(..4).ok_or_else(|| {
-        format!(
-            "truncated: {} bytes, too short for an IDX header",
-            bytes.len()
-        )
-    })?;
-    let magic = u32::from_be_bytes(header.try_into().expect("four bytes"));
+    let magic = header
+        .get(..4)
+        .ok_or_else(|| format!("truncated: {available} bytes, too short for an IDX header"))?;
+    let magic = u32::from_be_bytes(magic.try_into().expect("four bytes"));
     if magic != expected_magic {
         return Err(format!(
             "wrong magic number 0x{magic:08x}, expected 0x{expected_magic:08x} (IDX, unsigned \
@@ -35,35 +48,56 @@ pub fn parse_idx(bytes: &[u8], expected_dims: usize) -> Result<IdxArray, String>
             if expected_dims == 1 { "" } else { "s" }
         ));
     }
-    let header_len = 4 + 4 * expected_dims;
-    let dims: Vec<usize> = bytes
-        .get(4..header_len)
+    let len = header_len(expected_dims);
+    let dims: Vec<usize> = header
+        .get(4..len)
         .ok_or_else(|| {
-            format!(
-                "truncated: the header needs {header_len} bytes, the file has {}",
-                bytes.len()
-            )
+            format!("truncated: the header needs {len} bytes, the file has {available}")
         })?
         .chunks_exact(4)
         .map(|d| u32::from_be_bytes(d.try_into().expect("four bytes")) as usize)
         .collect();
-    let expected_len: usize = dims.iter().product();
-    let payload = &bytes[header_len..];
-    if payload.len() < expected_len {
-        return Err(format!(
-            "truncated: the header promises {} = {expected_len} values, the file holds {}",
-            dims.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("×"),
-            payload.len()
-        ));
+    let shape = dims
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("×");
+    let values = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_IDX_VALUES)
+        .ok_or_else(|| {
+            format!(
+                "the header claims {shape} values, more than the {MAX_IDX_VALUES} an IDX file \
+                 may hold here"
+            )
+        })?;
+    Ok((dims, values))
+}
+
+/// The error for a payload of `found` bytes where `dims` promise `values`.
+fn payload_error(dims: &[usize], values: usize, found: usize) -> String {
+    if found < values {
+        let shape = dims
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("×");
+        format!("truncated: the header promises {shape} = {values} values, the file holds {found}")
+    } else {
+        format!(
+            "{} bytes after the {values} values the header promises",
+            found - values
+        )
     }
-    if payload.len() > expected_len {
-        return Err(format!(
-            "{} bytes after the {expected_len} values the header promises",
-            payload.len() - expected_len
-        ));
+}
+
+/// Parses IDX bytes that must hold unsigned bytes in `expected_dims` dimensions.
+pub fn parse_idx(bytes: &[u8], expected_dims: usize) -> Result<IdxArray, String> {
+    let (dims, values) = parse_header(bytes, expected_dims, bytes.len())?;
+    let payload = &bytes[header_len(expected_dims)..];
+    if payload.len() != values {
+        return Err(payload_error(&dims, values, payload.len()));
     }
     Ok(IdxArray {
         dims,
@@ -71,14 +105,45 @@ pub fn parse_idx(bytes: &[u8], expected_dims: usize) -> Result<IdxArray, String>
     })
 }
 
-/// Reads an IDX file (plain or gzip) of `expected_dims` dimensions.
+/// Reads an IDX file (plain or gzip) of `expected_dims` dimensions. The sizes the header claims
+/// are checked before the values are read: against [`MAX_IDX_VALUES`], and for a plain file
+/// against its size; a gzip stream is decompressed no further than the claim.
 pub fn read_idx(path: &Path, expected_dims: usize) -> Result<IdxArray, LoadError> {
-    parse_idx(&read_maybe_gzip(path)?, expected_dims).map_err(|m| LoadError::new(path, m))
+    let error = |message: String| LoadError::new(path, message);
+    let (mut stream, plain_size) = open_maybe_gzip(path)?;
+    let cannot_read = |e: std::io::Error| match plain_size {
+        Some(_) => error(format!("cannot read: {e}")),
+        None => error(format!("not a valid gzip file: {e}")),
+    };
+    let mut header = Vec::with_capacity(header_len(expected_dims));
+    (&mut stream)
+        .take(header_len(expected_dims) as u64)
+        .read_to_end(&mut header)
+        .map_err(cannot_read)?;
+    let (dims, values) = parse_header(&header, expected_dims, header.len()).map_err(error)?;
+    if let Some(size) = plain_size {
+        let payload = size.saturating_sub(header.len() as u64);
+        if payload != values as u64 {
+            return Err(error(payload_error(&dims, values, payload as usize)));
+        }
+    }
+    let mut payload = Vec::new();
+    stream
+        .take(values as u64 + 1)
+        .read_to_end(&mut payload)
+        .map_err(cannot_read)?;
+    if payload.len() != values {
+        return Err(error(payload_error(&dims, values, payload.len())));
+    }
+    Ok(IdxArray {
+        dims,
+        values: payload,
+    })
 }
 
 /// True when the file is an IDX image file (3 dimensions of unsigned bytes), plain or gzip.
 pub fn is_idx_images(path: &Path) -> bool {
-    read_maybe_gzip(path).is_ok_and(|b| b.starts_with(&[0, 0, UNSIGNED_BYTE, 3]))
+    read_text_start(path, 4).is_ok_and(|b| b.starts_with(&[0, 0, UNSIGNED_BYTE, 3]))
 }
 
 /// Images as `[count, rows, cols]` bytes.
@@ -258,6 +323,44 @@ mod tests {
         assert!(is_idx_images(&gz) && is_idx_images(&plain));
         // `find_file` prefers the compressed copy.
         assert_eq!(find_file(dir.path(), "images-idx3-ubyte").unwrap(), gz);
+    }
+
+    #[test]
+    fn a_header_claiming_billions_of_images_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        // Four billion 28×28 images, and twelve bytes of them.
+        let mut claim = vec![0, 0, 8, 3];
+        claim.extend(
+            [4_000_000_000u32, 28, 28]
+                .iter()
+                .flat_map(|d| d.to_be_bytes()),
+        );
+        claim.extend([0; 12]);
+        let plain = dir.path().join("huge-idx3-ubyte");
+        std::fs::write(&plain, &claim).unwrap();
+        let gz = dir.path().join("huge-idx3-ubyte.gz");
+        let mut encoder =
+            flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), Default::default());
+        encoder.write_all(&claim).unwrap();
+        encoder.finish().unwrap();
+        for path in [&plain, &gz] {
+            let err = read_images(path).unwrap_err();
+            assert!(
+                err.path == *path && err.message.contains("claims 4000000000×28×28 values"),
+                "{err}"
+            );
+        }
+        assert!(parse_idx(&claim, 3).unwrap_err().contains("claims"));
+        // Within the limit but far beyond the file: refused from the file's size.
+        let mut short = vec![0, 0, 8, 3];
+        short.extend([1_000_000u32, 28, 28].iter().flat_map(|d| d.to_be_bytes()));
+        short.extend([0; 12]);
+        std::fs::write(&plain, &short).unwrap();
+        let err = read_images(&plain).unwrap_err();
+        assert!(
+            err.message.contains("truncated: the header promises"),
+            "{err}"
+        );
     }
 
     #[test]
