@@ -527,6 +527,9 @@ pub fn classes_without_training(
 
 /// The model inputs of a batch: dense rows, or sparse rows that the models' first dense layer
 /// takes as they are ([`crate::sparse::linear`]).
+// One per batch, moved a few times: the size of its variants (a tensor handle is 256 bytes,
+// sparse rows hold three) does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Inputs {
     Dense(Tensor<2>),
