@@ -188,6 +188,8 @@ pub(crate) struct Lines {
     newlines: Vec<u64>,
     returns: Vec<u64>,
     scanned: u64,
+    /// The first line longer than [`MAX_LINE_BYTES`], by number, ended or not.
+    too_long: Option<u64>,
 }
 
 impl Lines {
@@ -198,15 +200,27 @@ impl Lines {
     }
 
     fn scan(&mut self, bytes: &[u8]) {
+        let line_start = |newlines: &[u64]| newlines.last().map_or(0, |&n| n + 1);
         for (i, &byte) in bytes.iter().enumerate() {
             let offset = self.scanned + i as u64;
             match byte {
-                b'\n' => self.newlines.push(offset),
+                b'\n' => {
+                    self.note_length(offset - line_start(&self.newlines));
+                    self.newlines.push(offset);
+                }
                 b'\r' => self.returns.push(offset),
                 _ => {}
             }
         }
         self.scanned += bytes.len() as u64;
+        self.note_length(self.scanned - line_start(&self.newlines));
+    }
+
+    /// Records the current line (the one after the last newline) as too long when `length` is.
+    fn note_length(&mut self, length: u64) {
+        if length > MAX_LINE_BYTES && self.too_long.is_none() {
+            self.too_long = Some(self.newlines.len() as u64 + 1);
+        }
     }
 
     fn is_line_ending(&self, offset: u64) -> bool {
@@ -224,8 +238,12 @@ impl Lines {
     }
 }
 
+/// The longest line a delimited file may have (64 MiB): csv holds a record in memory whole, so
+/// a file without line breaks would otherwise be read into memory entire.
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
+
 /// A reader that records where lines end as its bytes pass through, for [`Lines::of`] while csv
-/// parses the stream.
+/// parses the stream, and refuses a line longer than [`MAX_LINE_BYTES`].
 struct TrackLines<R> {
     inner: R,
     lines: Rc<RefCell<Lines>>,
@@ -234,8 +252,15 @@ struct TrackLines<R> {
 impl<R: Read> Read for TrackLines<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.lines.borrow_mut().scan(&buf[..n]);
-        Ok(n)
+        let mut lines = self.lines.borrow_mut();
+        lines.scan(&buf[..n]);
+        match lines.too_long {
+            Some(line) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("line {line} is longer than {} MiB", MAX_LINE_BYTES >> 20),
+            )),
+            None => Ok(n),
+        }
     }
 }
 
@@ -409,6 +434,21 @@ mod tests {
                 "{err} should say {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_an_error_not_a_whole_file_in_memory() {
+        let mut bytes = b"ham\tshort text\nspam\t".to_vec();
+        bytes.resize(bytes.len() + MAX_LINE_BYTES as usize + 1, b'x');
+        bytes.push(b'\n');
+        let Err(err) = read("long.tsv", &bytes, "0", "1", None) else {
+            panic!("a line of over 64 MiB was read");
+        };
+        assert!(err.path.ends_with("long.tsv"), "{err}");
+        assert!(
+            err.message.contains("line 2 is longer than 64 MiB"),
+            "{err}"
+        );
     }
 
     #[test]
