@@ -2,8 +2,9 @@
 //! `predict` draw their batches from.
 //!
 //! A [`FeatureSource`] turns row indices into one batch of model inputs: a matrix in memory
-//! ([`Features`]) copies rows, sparse rows ([`crate::sparse::SparseFeatures`]) stay sparse, and
-//! the apps' sources decode files (images, texts) only when a batch asks for them. Targets are
+//! ([`crate::data::Features`]) copies rows, sparse rows ([`crate::sparse::SparseFeatures`]) stay sparse, and
+//! the apps' sources decode images, vectorise texts and read MFCC clips only when a batch asks
+//! for them. Targets are
 //! always held in memory (a label or a few values per example). Splits are index sets over
 //! their source, so holding out validation data copies no features.
 //!
@@ -17,9 +18,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 
-use crate::data::{
-    Batch, DataError, Examples, Features, Holdout, Inputs, TargetData, check_feature_count,
-};
+use crate::data::{Batch, DataError, Examples, Holdout, Inputs, TargetData, check_feature_count};
 use crate::task::Task;
 
 /// Where the model inputs of examples come from.
@@ -237,13 +236,6 @@ impl ToExampleSet for Examples {
     }
 }
 
-/// A source of features over a matrix in memory: `predict` takes any source.
-impl From<Features> for Arc<dyn FeatureSource> {
-    fn from(features: Features) -> Self {
-        Arc::new(features)
-    }
-}
-
 /// The dataset Burn's data loader shuffles: example indices. The batcher asks the example set
 /// for the rows, so no example is produced until it is put into a batch.
 pub(crate) struct IndexDataset(pub usize);
@@ -271,6 +263,7 @@ impl Batcher<usize, Result<Batch, DataError>> for ExampleBatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Features;
 
     #[test]
     fn a_selection_of_a_selection_reads_the_right_rows() {
