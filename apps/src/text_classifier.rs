@@ -314,9 +314,9 @@ fn examples(
         text_features(vectorizer.clone(), Arc::new(data.texts), IN_MEMORY_VALUES);
     if progress && !in_memory {
         eprintln!(
-            "{}: TF-IDF rows are computed batch by batch (they hold over {} million values)",
-            path.display(),
-            IN_MEMORY_VALUES >> 20
+            "{}: TF-IDF rows are computed batch by batch (they hold over {IN_MEMORY_VALUES} \
+             values)",
+            path.display()
         );
     }
     Ok(ExampleSet::new(features, targets)?)

@@ -477,20 +477,16 @@ enum FullBatchChunks {
 
 impl FullBatchChunks {
     fn new(train: ExampleSet, device: &Device) -> Result<Self, DataError> {
+        let fits = train
+            .device_bytes()
+            .is_some_and(|bytes| bytes <= FULL_BATCH_CACHE_BYTES);
         let rows = full_batch_chunk(train.n_features());
         let chunks = FullBatchChunks::PerPass { train, rows };
-        match &chunks {
-            FullBatchChunks::PerPass { train, .. }
-                if train
-                    .device_bytes()
-                    .is_some_and(|bytes| bytes <= FULL_BATCH_CACHE_BYTES) =>
-            {
-                Ok(FullBatchChunks::OnDevice(
-                    chunks.batches(device).collect::<Result<_, _>>()?,
-                ))
-            }
-            _ => Ok(chunks),
+        if !fits {
+            return Ok(chunks);
         }
+        let batches = chunks.batches(device).collect::<Result<_, _>>()?;
+        Ok(FullBatchChunks::OnDevice(batches))
     }
 
     fn n_rows(&self) -> usize {
