@@ -399,6 +399,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         skip_bad: command.skip_bad,
     })?;
     let out = command.train.out_dir(APP, command.model.name());
+    let fit_config = command.train.checkpointing(fit_config, &out)?;
     let metrics = fit_test_and_save(manifest, &data_split, &fit_config, backend, &out)?;
     Ok((metrics, out))
 }

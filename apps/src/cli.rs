@@ -1,11 +1,20 @@
 //! Command-line arguments shared by every binary and example.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Args, ValueEnum};
+use anyhow::{Context, bail};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
 use zoo_models::backend::BackendKind;
 use zoo_models::data::Holdout;
-use zoo_models::train::{ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig};
+use zoo_models::store::{read_json, write_json_atomic};
+use zoo_models::train::{
+    ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig, request_stop,
+};
 
 use crate::report::SavedModel;
 
@@ -34,16 +43,161 @@ pub fn absolute(path: &std::path::Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The exit code of a program stopped by Ctrl-C, as shells report it (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
+
 /// Ends a binary: prints the error chain on one line (no backtrace, whatever `RUST_BACKTRACE`
-/// says) and exits non-zero.
+/// says) and exits non-zero: 130 when Ctrl-C stopped training, saying how to resume.
 pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+    let Err(error) = result else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    eprintln!("error: {error:#}");
+    let interrupted = error.chain().find_map(|e| match e.downcast_ref() {
+        Some(zoo_models::Error::Interrupted { checkpoint }) => Some(checkpoint.clone()),
+        _ => None,
+    });
+    match interrupted {
+        Some(checkpoint) => {
+            // OUT/checkpoints/epoch-…: the run's folder is two levels up.
+            if let Some(out) = checkpoint.as_deref().and_then(Path::parent).and_then(Path::parent) {
+                let program = std::env::args().next().unwrap_or_default();
+                eprintln!("resume with: {program} train --resume {}", out.display());
+            }
+            std::process::ExitCode::from(INTERRUPTED)
+        }
+        None => std::process::ExitCode::FAILURE,
+    }
+}
+
+/// The checkpoints of a training run, in its `--out` folder.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The arguments the run was started with, in its checkpoints folder.
+pub const COMMAND_FILE: &str = "command.json";
+
+/// `command.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct RecordedCommand {
+    /// The arguments after the program's name, `train` first.
+    arguments: Vec<String>,
+}
+
+/// The arguments of the `train` command this process runs, to record with its checkpoints.
+static TRAIN_ARGUMENTS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Flags a resumed run may set anew; every other one must be the interrupted run's.
+const RESUMABLE_FLAGS: [&str; 3] = ["resume", "epochs", "quiet"];
+
+/// Parses an app's command line. `train --resume DIR` takes the arguments recorded in DIR's
+/// checkpoints, with `--epochs` and `--quiet` if given; any other flag given must have the
+/// recorded value. A `train` command stops on Ctrl-C at the end of its batch (see
+/// [`stop_training_on_ctrl_c`]).
+pub fn parse<C: Parser>() -> anyhow::Result<C> {
+    let arguments: Vec<OsString> = std::env::args_os().collect();
+    // Later occurrences of a flag override earlier ones, so that `--epochs` can follow the
+    // recorded arguments.
+    let command = C::command().mut_subcommand("train", |train| train.args_override_self(true));
+    let matches = command.clone().get_matches_from(&arguments);
+    let Some(("train", train)) = matches.subcommand() else {
+        return Ok(C::from_arg_matches(&matches)?);
+    };
+    stop_training_on_ctrl_c()?;
+    let Some(dir) = train.get_one::<PathBuf>("resume") else {
+        let recorded = arguments[1..].iter().map(|a| a.to_string_lossy().into_owned());
+        TRAIN_ARGUMENTS.get_or_init(|| recorded.collect());
+        return Ok(C::from_arg_matches(&matches)?);
+    };
+    let path = dir.join(CHECKPOINTS_DIR).join(COMMAND_FILE);
+    let recorded: RecordedCommand = read_json(&path)
+        .with_context(|| format!("{} holds no resumable training run", dir.display()))?;
+    let program = arguments[0].to_string_lossy().into_owned();
+    let recorded_matches = command
+        .clone()
+        .try_get_matches_from(std::iter::once(program.clone()).chain(recorded.arguments.clone()))
+        .with_context(|| format!("{}: the recorded arguments no longer parse", path.display()))?;
+    let Some(("train", recorded_train)) = recorded_matches.subcommand() else {
+        bail!("{}: the recorded command is not `train`", path.display());
+    };
+    check_same_flags(&command, train, recorded_train, dir)?;
+    let mut resumed = recorded.arguments;
+    for flag in ["epochs", "quiet"] {
+        if train.value_source(flag) == Some(ValueSource::CommandLine) {
+            resumed.push(format!("--{flag}"));
+            if flag == "epochs" {
+                resumed.push(train.get_one::<usize>(flag).expect("given").to_string());
+            }
         }
     }
+    TRAIN_ARGUMENTS.get_or_init(|| resumed.clone());
+    let resumed_matches = command.try_get_matches_from(
+        std::iter::once(program)
+            .chain(resumed)
+            .chain(["--resume".to_string(), dir.to_string_lossy().into_owned()]),
+    )?;
+    Ok(C::from_arg_matches(&resumed_matches)?)
+}
+
+/// Fails, naming the flag, when `train` gives a flag another value than the recorded run had.
+fn check_same_flags(
+    command: &clap::Command,
+    train: &ArgMatches,
+    recorded: &ArgMatches,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let train_command = command.find_subcommand("train").expect("the app has `train`");
+    // Flattened argument structs appear among the ids as groups; only arguments count.
+    let arguments = train.ids().map(|id| id.as_str()).filter(|id| {
+        train_command.get_arguments().any(|a| a.get_id() == *id)
+    });
+    for id in arguments {
+        if RESUMABLE_FLAGS.contains(&id) || train.value_source(id) != Some(ValueSource::CommandLine)
+        {
+            continue;
+        }
+        let raw = |m: &ArgMatches| -> Vec<String> {
+            m.try_get_raw(id)
+                .ok()
+                .flatten()
+                .map(|values| values.map(|v| v.to_string_lossy().into_owned()).collect())
+                .unwrap_or_default()
+        };
+        let (given, recorded) = (raw(train), raw(recorded));
+        if given != recorded {
+            let flag = train_command
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_long())
+                .map_or_else(|| id.to_string(), |long| format!("--{long}"));
+            let shown = |values: &[String]| match values {
+                [] => "unset".to_string(),
+                values => values.join(" "),
+            };
+            bail!(
+                "cannot resume the run in {}: {flag} is {} here but was {} when it started; a \
+                 resumed run keeps its arguments (only --epochs and --quiet may change)",
+                dir.display(),
+                shown(&given),
+                shown(&recorded)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The first Ctrl-C asks training to stop at the end of its batch and write a checkpoint;
+/// a second one exits at once.
+pub fn stop_training_on_ctrl_c() -> anyhow::Result<()> {
+    static PRESSED: AtomicBool = AtomicBool::new(false);
+    ctrlc::set_handler(|| {
+        if PRESSED.swap(true, Ordering::SeqCst) {
+            std::process::exit(INTERRUPTED.into());
+        }
+        eprintln!(
+            "\nstopping at the end of this batch to save a checkpoint (Ctrl-C again quits at once)"
+        );
+        request_stop();
+    })
+    .context("cannot handle Ctrl-C")
 }
 
 /// `--backend`, `--seed` and `--model-dir`: what `evaluate` and `predict` need to load a
@@ -138,6 +292,11 @@ pub struct TrainArgs {
     /// No progress bar and no per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Go on with the training run whose --out folder is DIR from its last checkpoint (one is
+    /// written every epoch, and on Ctrl-C), with the arguments it started with: run it from
+    /// the same folder. --epochs may be raised to train longer.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -183,10 +342,34 @@ impl TrainArgs {
         }
     }
 
+    /// The run's folder: the resumed one, --out, or `runs/APP-MODEL`.
     pub fn out_dir(&self, app: &str, model: &str) -> PathBuf {
-        self.out
+        self.resume
             .clone()
+            .or_else(|| self.out.clone())
             .unwrap_or_else(|| PathBuf::from(format!("runs/{app}-{model}")))
+    }
+
+    /// `config` writing checkpoints into `out`'s checkpoints folder, resuming from them with
+    /// --resume. A new run first removes the checkpoints of an earlier run in `out`, and records
+    /// its arguments for a later --resume.
+    pub fn checkpointing(&self, config: FitConfig, out: &Path) -> anyhow::Result<FitConfig> {
+        let dir = out.join(CHECKPOINTS_DIR);
+        if self.resume.is_none() && dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("removing the earlier run's {}", dir.display()))?;
+        }
+        if let Some(arguments) = TRAIN_ARGUMENTS.get() {
+            let recorded = RecordedCommand {
+                arguments: arguments.clone(),
+            };
+            write_json_atomic(&dir.join(COMMAND_FILE), &recorded)?;
+        }
+        Ok(FitConfig {
+            checkpoints: Some(dir),
+            resume: self.resume.is_some(),
+            ..config
+        })
     }
 }
 

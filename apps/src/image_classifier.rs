@@ -354,6 +354,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
         source: data.source,
     })?;
     let out = command.train.out_dir(APP, command.model.name());
+    let fit_config = command.train.checkpointing(fit_config, &out)?;
     let metrics = fit_test_and_save(manifest, &split, &fit_config, backend, &out)?;
     Ok((metrics, out))
 }

@@ -658,6 +658,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
         seed,
     })?;
     let out = command.train.out_dir(APP, model_kind.name());
+    let fit_config = command.train.checkpointing(fit_config, &out)?;
     let metrics = fit_test_and_save_with(
         manifest,
         &split,

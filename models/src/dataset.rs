@@ -236,17 +236,18 @@ impl ToExampleSet for Examples {
     }
 }
 
-/// The dataset Burn's data loader shuffles: example indices. The batcher asks the example set
-/// for the rows, so no example is produced until it is put into a batch.
-pub(crate) struct IndexDataset(pub usize);
+/// The dataset Burn's data loader batches: example indices, in the epoch's order. The batcher
+/// asks the example set for the rows, so no example is produced until it is put into a batch.
+pub(crate) struct OrderDataset(pub Vec<usize>);
 
-impl Dataset<usize> for IndexDataset {
+impl Dataset<usize> for OrderDataset {
     fn get(&self, index: usize) -> Result<usize, burn::data::dataset::DatasetError> {
-        Ok(index)
+        // Burn's contract: an index past the end panics.
+        Ok(self.0[index])
     }
 
     fn len(&self) -> usize {
-        self.0
+        self.0.len()
     }
 }
 

@@ -22,6 +22,11 @@ pub enum Error {
     Store { path: PathBuf, message: String },
     #[error("the device failed: {0}")]
     Device(String),
+    /// Training stopped on [`crate::train::request_stop`] (the apps call it on Ctrl-C).
+    #[error("training interrupted{}", checkpoint.as_ref().map_or(String::new(), |c| format!("; checkpoint saved in {}", c.display())))]
+    Interrupted { checkpoint: Option<PathBuf> },
+    #[error("cannot resume from {}: {message}", checkpoint.display())]
+    Resume { checkpoint: PathBuf, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -20,6 +20,7 @@ compile_error!("burn-zoo needs at least one backend feature: ndarray, flex or wg
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod cnn;
 pub mod config;
 pub mod conformance;

@@ -8,22 +8,29 @@
 //! (`DataLoaderBuilder`, `ModuleOptimizer`, L-BFGS, the losses).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
     AdamConfig, GradientsAccumulator, GradientsParams, LBFGS, LBFGSConfig, LineSearchFn,
-    ModuleOptimizer, SgdConfig,
+    ModuleOptimizer, OptimizerRecord, SgdConfig,
 };
 use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{
+    self, CheckpointState, DataFingerprint, LoopCounters, PartialEpoch, SetFingerprint,
+    model_signature,
+};
 use crate::config::{ConfigError, ensure};
 use crate::data::{Batch, DataError, Holdout, classes_without_training};
-use crate::dataset::{ExampleBatcher, ExampleSet, IndexDataset, ToExampleSet};
+use crate::dataset::{ExampleBatcher, ExampleSet, OrderDataset, ToExampleSet};
 use crate::error::{Error, Result};
 use crate::inference::evaluate;
 use crate::model::Model;
@@ -201,6 +208,13 @@ pub struct FitConfig {
     /// Print a progress bar (on a terminal) and one line per epoch to stderr.
     #[config(default = true)]
     pub progress: bool,
+    /// Write a checkpoint into this folder at the end of every epoch (and when
+    /// [`request_stop`] stops training), keeping the last two and the best epoch's.
+    pub checkpoints: Option<PathBuf>,
+    /// Go on from the last complete checkpoint in `checkpoints` rather than from the start. The
+    /// model, the data and the settings must be the checkpoint's, but for a larger `epochs`.
+    #[config(default = false)]
+    pub resume: bool,
 }
 
 impl FitConfig {
@@ -266,9 +280,63 @@ impl FitConfig {
                 "the convergence patience must be at least 1 epoch",
             )?;
         }
+        ensure(
+            !self.resume || self.checkpoints.is_some(),
+            "resuming needs the folder of the checkpoints",
+        )?;
         self.optimizer.validate()
     }
 }
+
+/// Set by [`request_stop`]; read by `fit` after every batch.
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks the running `fit` to stop at the end of its current batch (or L-BFGS iteration): it
+/// writes a checkpoint, when it writes them, and returns [`Error::Interrupted`]. Safe to call
+/// from a signal handler's thread.
+pub fn request_stop() {
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+fn stop_requested() -> bool {
+    STOP_REQUESTED.load(Ordering::SeqCst)
+}
+
+/// The error `fit` returns on a stop request, which it clears, so that a later `fit` in the
+/// process trains.
+fn interrupted(checkpoint: Option<PathBuf>) -> Error {
+    STOP_REQUESTED.store(false, Ordering::SeqCst);
+    Error::Interrupted { checkpoint }
+}
+
+/// A seed for one stream of random numbers of a run: `seed` mixed with the stream's position
+/// (an epoch's shuffle, a batch's dropout masks) by SplitMix64. Seeding each from its position
+/// rather than drawing them all from one generator is what lets a resumed run go on exactly:
+/// nothing but the position needs saving.
+pub(crate) fn stream_seed(seed: u64, position: &[u64]) -> u64 {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    position.iter().fold(mix(seed), |state, &part| {
+        mix(state ^ part.wrapping_add(0x9e37_79b9_7f4a_7c15))
+    })
+}
+
+/// The order in which an epoch visits the training examples: shuffled by a seed of its own.
+fn epoch_order(n_train: usize, config: &FitConfig, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n_train).collect();
+    if config.shuffle {
+        let seed = stream_seed(config.seed, &[SHUFFLE_STREAM, epoch as u64]);
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    }
+    order
+}
+
+/// Stream names for [`stream_seed`].
+const SHUFFLE_STREAM: u64 = 1;
+const DROPOUT_STREAM: u64 = 2;
 
 /// One epoch of the history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -457,7 +525,7 @@ pub fn full_batch_chunk(n_features: usize) -> usize {
 enum Trainer {
     MiniBatch {
         optimizer: ModuleOptimizer,
-        loader: Arc<dyn DataLoader<Result<Batch, DataError>>>,
+        batcher: ExampleBatcher,
         n_train: usize,
         l2_penalty: f64,
     },
@@ -466,6 +534,15 @@ enum Trainer {
         chunks: FullBatchChunks,
         l2_penalty: f64,
     },
+}
+
+/// How an epoch ended.
+enum EpochEnd {
+    /// All of it ran: its mean training loss (penalty included) and, for classification, its
+    /// training accuracy.
+    Complete { loss: f64, accuracy: Option<f64> },
+    /// [`request_stop`] stopped it after this part.
+    Stopped(PartialEpoch),
 }
 
 /// The training set of full-batch training, in chunks: held on the device, or batched anew at
@@ -589,23 +666,12 @@ impl Trainer {
         let n_train = train.len();
         let l2_penalty = l2_penalty(config.penalty_c, n_train);
         match (config.optimizer.init(), &config.optimizer) {
-            (Some(optimizer), _) => {
-                let mut loader = DataLoaderBuilder::new(ExampleBatcher(train))
-                    .batch_size(config.batch_size)
-                    .set_device(device.clone())
-                    // One worker gathers the next batch while the model trains on this one; a
-                    // single worker keeps the batch order, and so the run, deterministic.
-                    .num_workers(1);
-                if config.shuffle {
-                    loader = loader.shuffle(config.seed);
-                }
-                Ok(Trainer::MiniBatch {
-                    optimizer,
-                    loader: loader.build(IndexDataset(n_train)),
-                    n_train,
-                    l2_penalty,
-                })
-            }
+            (Some(optimizer), _) => Ok(Trainer::MiniBatch {
+                optimizer,
+                batcher: ExampleBatcher(train),
+                n_train,
+                l2_penalty,
+            }),
             (None, OptimizerConfig::Lbfgs { history_size }) => {
                 let optimizer = LBFGSConfig::new()
                     .with_max_iter(1)
@@ -625,30 +691,83 @@ impl Trainer {
         }
     }
 
-    /// Trains `model` for one epoch; returns it with the epoch's training loss (penalty
-    /// included) and, for classification, its training accuracy.
+    /// The optimizer's state, as Burn records it.
+    fn optimizer_record(&self) -> OptimizerRecord {
+        match self {
+            Trainer::MiniBatch { optimizer, .. } => optimizer.to_record(),
+            Trainer::FullBatch { optimizer, .. } => optimizer.to_record(),
+        }
+    }
+
+    /// Takes the optimizer's state from a checkpoint's record file.
+    fn load_optimizer(&mut self, path: &std::path::Path, device: &Device) -> Result<()> {
+        match self {
+            Trainer::MiniBatch { optimizer, .. } => {
+                let empty = AdamConfig::new().init();
+                let current = std::mem::replace(optimizer, empty);
+                *optimizer = checkpoint::load_optimizer_record(path, device, |record| {
+                    current.load_record(record)
+                })?;
+            }
+            Trainer::FullBatch { optimizer, .. } => {
+                let current = optimizer.clone();
+                *optimizer = checkpoint::load_optimizer_record(path, device, |record| {
+                    current.load_record(record)
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Trains `model` for epoch `epoch`, going on from `partial` when an earlier run stopped
+    /// inside it.
     fn epoch(
         &mut self,
         mut model: Model,
         task: Task,
         config: &FitConfig,
+        epoch: usize,
+        partial: Option<PartialEpoch>,
         progress: &mut Progress,
-    ) -> Result<(Model, f64, Option<f64>)> {
+    ) -> Result<(Model, EpochEnd)> {
+        let start = Instant::now();
         match self {
             Trainer::MiniBatch {
                 optimizer,
-                loader,
+                batcher,
                 n_train,
                 l2_penalty,
             } => {
+                let device = model.device();
                 let n_batches = n_train.div_ceil(config.batch_size);
-                let mut loss_sum: Option<Tensor<1>> = None;
-                let mut correct: Option<Tensor<1, Int>> = None;
-                let mut seen = 0;
-                for (index, batch) in loader.iter().enumerate() {
+                let order = epoch_order(*n_train, config, epoch);
+                let done = partial.as_ref().map_or(0, |p| p.batches);
+                let rest = order[(done * config.batch_size).min(order.len())..].to_vec();
+                // One worker gathers the next batch while the model trains on this one; a
+                // single worker keeps the batch order, and so the run, deterministic.
+                let loader = DataLoaderBuilder::new(batcher.clone())
+                    .batch_size(config.batch_size)
+                    .set_device(device.clone())
+                    .num_workers(1)
+                    .build(OrderDataset(rest));
+                let mut loss_sum: Option<Tensor<1>> = partial
+                    .as_ref()
+                    .map(|p| Tensor::from_floats([p.loss_sum], &device));
+                let mut correct: Option<Tensor<1, Int>> = partial
+                    .as_ref()
+                    .and_then(|p| p.correct)
+                    .map(|c| Tensor::from_ints([c], &device));
+                let mut seen = partial.as_ref().map_or(0, |p| p.seen);
+                let earlier_seconds = partial.as_ref().map_or(0.0, |p| p.seconds);
+                for (index, batch) in (done..).zip(loader.iter()) {
                     let batch = batch.map_err(|e| Error::Device(format!("data loader: {e}")))??;
                     let batch_len = batch.inputs.n_rows();
                     let targets = batch.targets.clone();
+                    // Dropout masks come from a seed of the batch's own.
+                    device.seed(stream_seed(
+                        config.seed,
+                        &[DROPOUT_STREAM, epoch as u64, index as u64],
+                    ));
                     let outcome;
                     (model, outcome) = step(
                         model,
@@ -672,11 +791,21 @@ impl Trainer {
                             / seen as f64
                     });
                     progress.advance(seen, running);
+                    if stop_requested() && index + 1 < n_batches {
+                        let partial = PartialEpoch {
+                            batches: index + 1,
+                            seen,
+                            loss_sum: loss_sum.map_or(0.0, |s| s.into_scalar::<f32>()),
+                            correct: correct.map(|c| c.into_scalar::<i64>()),
+                            seconds: earlier_seconds + start.elapsed().as_secs_f64(),
+                        };
+                        return Ok((model, EpochEnd::Stopped(partial)));
+                    }
                 }
                 let n = *n_train as f64;
                 let loss = loss_sum.map_or(f64::NAN, |s| s.into_scalar::<f32>() as f64) / n;
                 let accuracy = correct.map(|c| c.into_scalar::<i64>() as f64 / n);
-                Ok((model, loss, accuracy))
+                Ok((model, EpochEnd::Complete { loss, accuracy }))
             }
             Trainer::FullBatch {
                 optimizer,
@@ -707,7 +836,7 @@ impl Trainer {
                 // The accuracy of the weights the iteration ended on.
                 let accuracy = full_batch_accuracy(&model, task, chunks)?;
                 progress.advance(chunks.n_rows(), Some(loss));
-                Ok((model, loss, accuracy))
+                Ok((model, EpochEnd::Complete { loss, accuracy }))
             }
         }
     }
@@ -721,11 +850,13 @@ struct ConvergenceWatch<'a> {
 }
 
 impl<'a> ConvergenceWatch<'a> {
-    fn new(config: &'a ConvergenceConfig) -> Self {
+    /// A watch with the counts of `saved` (best loss, epochs without progress), or a new one.
+    fn new(config: &'a ConvergenceConfig, saved: Option<(f64, usize)>) -> Self {
+        let (best, epochs_without_progress) = saved.unwrap_or((f64::INFINITY, 0));
         Self {
             config,
-            best: f64::INFINITY,
-            epochs_without_progress: 0,
+            best,
+            epochs_without_progress,
         }
     }
 
@@ -743,10 +874,22 @@ impl<'a> ConvergenceWatch<'a> {
     }
 }
 
+fn resume_error(dir: &std::path::Path, message: impl Into<String>) -> Error {
+    Error::Resume {
+        checkpoint: dir.to_path_buf(),
+        message: message.into(),
+    }
+}
+
 /// Trains `model` on `train` for `task` and returns the trained model with its history.
 ///
 /// Validation data comes from `validation` or from `config.validation_split`, not both. The
 /// model trains on its device's autodiff twin; the returned model has no autodiff.
+///
+/// With `config.checkpoints`, a checkpoint is written at the end of every epoch, and
+/// `config.resume` goes on from the last one: on a CPU backend the result is then the same,
+/// bit for bit, as that of a run never interrupted. [`request_stop`] ends training early with
+/// [`Error::Interrupted`], after writing a checkpoint of where it stopped.
 ///
 /// On a CPU backend, call [`crate::cpu::flush_subnormals_to_zero`] once before training (the
 /// apps do): without it Adam's decaying moments turn subnormal and training slows down by a
@@ -807,13 +950,57 @@ pub fn fit<E: ToExampleSet + ?Sized>(
         v.check_task(&task, model.n_inputs())?;
     }
 
+    // What a checkpoint records of the run, to refuse resuming another one from it.
+    let run = match &config.checkpoints {
+        Some(dir) => {
+            let device = model.device();
+            let data = DataFingerprint {
+                train: SetFingerprint::of(&train, &device)?,
+                validation: validation
+                    .as_ref()
+                    .map(|v| SetFingerprint::of(v, &device))
+                    .transpose()?,
+            };
+            Some((dir.clone(), model_signature(&model), data))
+        }
+        None => None,
+    };
+    let (mut model, resumed) = match (&run, config.resume) {
+        (Some((dir, signature, data)), true) => {
+            let latest = checkpoint::latest(dir)?;
+            latest
+                .state
+                .check(config, signature, data)
+                .map_err(|message| resume_error(&latest.dir, message))?;
+            let model = checkpoint::load_model(model, &latest.dir.join(checkpoint::MODEL_FILE))?;
+            (model, Some(latest))
+        }
+        _ => (model, None),
+    };
+    // The weights of the best epoch so far, kept for `restore_best_weights`.
+    let mut best_model: Option<Model> = match &resumed {
+        Some(latest) => match latest.state.counters.best {
+            Some((_, epoch)) => {
+                let path = latest
+                    .dir
+                    .with_file_name(format!("epoch-{epoch:04}"))
+                    .join(checkpoint::MODEL_FILE);
+                Some(checkpoint::load_model(model.clone(), &path)?)
+            }
+            None => None,
+        },
+        None => None,
+    };
+
     // `train()` puts the parameters on the autodiff twin of their device and turns the
     // training behaviour (dropout) on.
-    let mut model = model.train();
+    model = model.train();
     let device = model.device();
-    device.seed(config.seed);
     let n_train = train.len();
     let mut trainer = Trainer::new(train, &model, &device, config)?;
+    if let Some(latest) = &resumed {
+        trainer.load_optimizer(&latest.dir.join(checkpoint::OPTIMIZER_FILE), &device)?;
+    }
 
     let monitor = if validation.is_some() {
         "val_loss"
@@ -827,20 +1014,69 @@ pub fn fit<E: ToExampleSet + ?Sized>(
         config.batch_size
     };
     let mut progress = Progress::new(config.progress, config.epochs);
-    let mut records: Vec<EpochRecord> = Vec::new();
-    let mut best: Option<(f64, usize, Model)> = None;
-    let mut epochs_without_improvement = 0;
-    let mut convergence = config.convergence.as_ref().map(ConvergenceWatch::new);
-    let mut stop = StopReason::EpochBudget;
-    let mut train_seconds = 0.0;
+    let (mut records, mut counters, mut partial, saved_stop, epochs_done) = match resumed {
+        Some(latest) => (
+            latest.state.history,
+            latest.state.counters,
+            latest.state.partial,
+            latest.state.stop,
+            latest.state.epochs_done,
+        ),
+        None => (Vec::new(), LoopCounters::default(), None, None, 0),
+    };
+    let mut convergence = config
+        .convergence
+        .as_ref()
+        .map(|c| ConvergenceWatch::new(c, counters.convergence));
+    // A run resumed after it stopped has nothing left to train.
+    let first_epoch = if saved_stop.is_some() {
+        config.epochs + 1
+    } else {
+        epochs_done + 1
+    };
+    let mut stop = saved_stop.clone().unwrap_or(StopReason::EpochBudget);
+    let checkpoint_state = |records: &[EpochRecord],
+                            counters: &LoopCounters,
+                            epochs_done: usize,
+                            partial: Option<PartialEpoch>,
+                            stop: Option<StopReason>| {
+        run.as_ref().map(|(_, signature, data)| CheckpointState {
+            format: checkpoint::FORMAT_VERSION,
+            epochs_done,
+            partial,
+            history: records.to_vec(),
+            counters: counters.clone(),
+            stop,
+            config: config.clone(),
+            model: signature.clone(),
+            data: data.clone(),
+        })
+    };
+    let write_checkpoint = |model: &Model, state: Option<CheckpointState>, trainer: &Trainer| {
+        match (&run, state) {
+            (Some((dir, ..)), Some(state)) => {
+                checkpoint::write(dir, model, trainer.optimizer_record(), &state).map(Some)
+            }
+            _ => Ok(None),
+        }
+    };
 
-    for epoch in 1..=config.epochs {
+    for epoch in first_epoch..=config.epochs {
         let epoch_start = Instant::now();
         progress.start_epoch(epoch, n_train);
-        let (loss, accuracy);
-        (model, loss, accuracy) = trainer.epoch(model, task, config, &mut progress)?;
-        let train_time = epoch_start.elapsed().as_secs_f64();
-        train_seconds += train_time;
+        let earlier_seconds = partial.as_ref().map_or(0.0, |p| p.seconds);
+        let end;
+        (model, end) = trainer.epoch(model, task, config, epoch, partial.take(), &mut progress)?;
+        let (loss, accuracy) = match end {
+            EpochEnd::Complete { loss, accuracy } => (loss, accuracy),
+            EpochEnd::Stopped(part) => {
+                let state = checkpoint_state(&records, &counters, epoch - 1, Some(part), None);
+                let checkpoint = write_checkpoint(&model, state, &trainer)?;
+                return Err(interrupted(checkpoint));
+            }
+        };
+        let train_time = earlier_seconds + epoch_start.elapsed().as_secs_f64();
+        counters.train_seconds += train_time;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss { epoch, loss });
         }
@@ -858,7 +1094,7 @@ pub fn fit<E: ToExampleSet + ?Sized>(
             loss,
             accuracy,
             validation: validation_figures,
-            seconds: epoch_start.elapsed().as_secs_f64(),
+            seconds: earlier_seconds + epoch_start.elapsed().as_secs_f64(),
             samples_per_second: n_train as f64 / train_time,
         };
         progress.end_epoch(&record);
@@ -877,43 +1113,53 @@ pub fn fit<E: ToExampleSet + ?Sized>(
             .early_stopping
             .as_ref()
             .map_or(0.0, |es| es.min_delta);
-        if best
-            .as_ref()
-            .is_none_or(|(best_loss, ..)| monitored < best_loss - min_delta)
+        if counters
+            .best
+            .is_none_or(|(best_loss, _)| monitored < best_loss - min_delta)
         {
-            best = Some((monitored, epoch, model.valid()));
-            epochs_without_improvement = 0;
+            counters.best = Some((monitored, epoch));
+            best_model = Some(model.valid());
+            counters.epochs_without_improvement = 0;
         } else {
-            epochs_without_improvement += 1;
+            counters.epochs_without_improvement += 1;
         }
 
-        if let Some(target) = config.target_loss
+        let converged = convergence.as_mut().is_some_and(|watch| {
+            let converged = watch.converged(loss);
+            counters.convergence = Some((watch.best, watch.epochs_without_progress));
+            converged
+        });
+        let stopped = if let Some(target) = config.target_loss
             && loss <= target
         {
-            stop = StopReason::TargetLoss { target, loss };
-            break;
-        }
-        if let Some(watch) = &mut convergence
-            && watch.converged(loss)
-        {
-            stop = StopReason::Converged {
+            Some(StopReason::TargetLoss { target, loss })
+        } else if let (true, Some(watch)) = (converged, &convergence) {
+            Some(StopReason::Converged {
                 tol: watch.config.tol,
                 patience: watch.config.patience,
                 loss,
-            };
+            })
+        } else if let Some(es) = &config.early_stopping
+            && counters.epochs_without_improvement >= es.patience.max(1)
+        {
+            let (best_loss, best_epoch) = counters.best.expect("set after the first epoch");
+            Some(StopReason::EarlyStopping {
+                patience: es.patience,
+                best_epoch,
+                best_loss,
+                restored_best_weights: es.restore_best_weights,
+            })
+        } else {
+            None
+        };
+        let state = checkpoint_state(&records, &counters, epoch, None, stopped.clone());
+        let checkpoint = write_checkpoint(&model, state, &trainer)?;
+        if let Some(reason) = stopped {
+            stop = reason;
             break;
         }
-        if let Some(es) = &config.early_stopping
-            && epochs_without_improvement >= es.patience.max(1)
-        {
-            let (best_loss, best_epoch, _) = best.as_ref().expect("set after the first epoch");
-            stop = StopReason::EarlyStopping {
-                patience: es.patience,
-                best_epoch: *best_epoch,
-                best_loss: *best_loss,
-                restored_best_weights: es.restore_best_weights,
-            };
-            break;
+        if stop_requested() && epoch < config.epochs {
+            return Err(interrupted(checkpoint));
         }
     }
 
@@ -921,7 +1167,7 @@ pub fn fit<E: ToExampleSet + ?Sized>(
         progress.finish(last);
     }
     let records_len = records.len();
-    let (_, best_epoch, best_model) = best.expect("at least one epoch ran");
+    let (_, best_epoch) = counters.best.expect("at least one epoch ran");
     let restore = matches!(
         stop,
         StopReason::EarlyStopping {
@@ -929,7 +1175,10 @@ pub fn fit<E: ToExampleSet + ?Sized>(
             ..
         }
     );
-    let model = if restore { best_model } else { model.valid() };
+    let model = match (restore, best_model) {
+        (true, Some(best)) => best,
+        _ => model.valid(),
+    };
     Ok(Fitted {
         model,
         history: History {
@@ -937,8 +1186,8 @@ pub fn fit<E: ToExampleSet + ?Sized>(
             stop,
             monitor: monitor.to_string(),
             best_epoch,
-            train_seconds,
-            train_samples_per_second: (n_train * records_len) as f64 / train_seconds,
+            train_seconds: counters.train_seconds,
+            train_samples_per_second: (n_train * records_len) as f64 / counters.train_seconds,
         },
     })
 }

@@ -2,6 +2,7 @@
 //! training engine's stopping rules and determinism, and save/load across backends.
 
 mod conv;
+mod checkpoints;
 mod datasets;
 mod kernels;
 mod models;

@@ -1,10 +1,9 @@
 //! `image-classifier train|evaluate|predict`: see `zoo_apps::image_classifier`.
 
-use clap::Parser;
-use zoo_apps::cli::exit_code;
+use zoo_apps::cli::{exit_code, parse};
 use zoo_apps::image_classifier::{Cli, run};
 
 fn main() -> std::process::ExitCode {
     zoo_models::cpu::flush_subnormals_to_zero();
-    exit_code(run(Cli::parse()))
+    exit_code(parse::<Cli>().and_then(run))
 }
