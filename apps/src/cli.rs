@@ -60,7 +60,11 @@ pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
     match interrupted {
         Some(checkpoint) => {
             // OUT/checkpoints/epoch-…: the run's folder is two levels up.
-            if let Some(out) = checkpoint.as_deref().and_then(Path::parent).and_then(Path::parent) {
+            if let Some(out) = checkpoint
+                .as_deref()
+                .and_then(Path::parent)
+                .and_then(Path::parent)
+            {
                 let program = std::env::args().next().unwrap_or_default();
                 eprintln!("resume with: {program} train --resume {}", out.display());
             }
@@ -103,7 +107,9 @@ pub fn parse<C: Parser>() -> anyhow::Result<C> {
     };
     stop_training_on_ctrl_c()?;
     let Some(dir) = train.get_one::<PathBuf>("resume") else {
-        let recorded = arguments[1..].iter().map(|a| a.to_string_lossy().into_owned());
+        let recorded = arguments[1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned());
         TRAIN_ARGUMENTS.get_or_init(|| recorded.collect());
         return Ok(C::from_arg_matches(&matches)?);
     };
@@ -144,11 +150,14 @@ fn check_same_flags(
     recorded: &ArgMatches,
     dir: &Path,
 ) -> anyhow::Result<()> {
-    let train_command = command.find_subcommand("train").expect("the app has `train`");
+    let train_command = command
+        .find_subcommand("train")
+        .expect("the app has `train`");
     // Flattened argument structs appear among the ids as groups; only arguments count.
-    let arguments = train.ids().map(|id| id.as_str()).filter(|id| {
-        train_command.get_arguments().any(|a| a.get_id() == *id)
-    });
+    let arguments = train
+        .ids()
+        .map(|id| id.as_str())
+        .filter(|id| train_command.get_arguments().any(|a| a.get_id() == *id));
     for id in arguments {
         if RESUMABLE_FLAGS.contains(&id) || train.value_source(id) != Some(ValueSource::CommandLine)
         {

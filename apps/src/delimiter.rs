@@ -42,7 +42,7 @@ impl std::fmt::Display for Delimiter {
 
 /// How many records the detection looks at, and how many bytes at most.
 const SAMPLE_RECORDS: usize = 100;
-const SAMPLE_BYTES: usize = 1 << 16;
+pub(crate) const SAMPLE_BYTES: usize = 1 << 16;
 
 /// Field counts of the first records of `sample` split by `delimiter`; quoted fields may hold
 /// the delimiter and line breaks, except in tab-separated files, which are read without

@@ -8,19 +8,6 @@ use crate::error::LoadError;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
-/// Reads a file whole, decompressing it when it starts with the gzip magic bytes.
-pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let raw = std::fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
-    if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok(raw);
-    }
-    let mut bytes = Vec::new();
-    flate2::read::MultiGzDecoder::new(raw.as_slice())
-        .read_to_end(&mut bytes)
-        .map_err(|e| LoadError::new(path, format!("not a valid gzip file: {e}")))?;
-    Ok(bytes)
-}
-
 /// A file's contents as a stream, decompressed when it starts with the gzip magic bytes, and
 /// the size of the contents when the file is plain (a gzip stream's is unknown until read).
 pub fn open_maybe_gzip(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), LoadError> {
@@ -93,16 +80,6 @@ pub fn read_text_start(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError> 
             .read_to_end(&mut bytes)
             .map_err(cannot_read)?;
     }
-    if bytes.starts_with(UTF8_BOM) {
-        bytes.drain(..UTF8_BOM.len());
-    }
-    Ok(bytes)
-}
-
-/// Reads a text file whole (plain or gzip) without the UTF-8 byte-order mark that some
-/// programs (Excel, Notepad) write at its start.
-pub fn read_text_file(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let mut bytes = read_maybe_gzip(path)?;
     if bytes.starts_with(UTF8_BOM) {
         bytes.drain(..UTF8_BOM.len());
     }

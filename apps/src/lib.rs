@@ -26,4 +26,5 @@ pub mod table;
 pub mod tabular;
 pub mod text;
 pub mod text_classifier;
+pub mod untrusted;
 pub mod vision;

@@ -2,12 +2,13 @@
 //! separated by runs of whitespace as numpy writes them; plain or gzip, with or without a
 //! UTF-8 byte-order mark; with metadata lines to skip and an optional header.
 
+use std::io::BufRead;
 use std::path::Path;
 
 use crate::delimiter::{self, Delimiter};
 use crate::error::LoadError;
-use crate::files::read_text_file;
-use crate::text::{Column, Lines};
+use crate::files::read_text_start;
+use crate::text::{Column, TrackLines, csv_error};
 
 /// How to read a table.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,33 +79,42 @@ impl Table {
 }
 
 /// Reads all rows; every row must have as many cells as the first. Without a delimiter in
-/// `options`, it is detected; a file no delimiter splits is read as one column.
+/// `options`, it is detected; a file no delimiter splits is read as one column. The file is
+/// read as a stream, so a line longer than [`crate::text::MAX_LINE_BYTES`] is an error rather
+/// than a line read into memory whole.
 pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table, LoadError> {
-    let bytes = read_text_file(path)?;
-    let delimiter = options
-        .delimiter
-        .or_else(|| delimiter::detect(&bytes, options.skip_rows, true))
-        .unwrap_or(Delimiter::Whitespace);
+    let delimiter = match options.delimiter {
+        Some(delimiter) => delimiter,
+        None => {
+            let sample = read_text_start(path, delimiter::SAMPLE_BYTES + 1)?;
+            delimiter::detect(&sample, options.skip_rows, true).unwrap_or(Delimiter::Whitespace)
+        }
+    };
+    let (stream, lines) = TrackLines::open(path)?;
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     match delimiter {
         Delimiter::Byte(delimiter) => {
-            let lines = Lines::new(&bytes);
             let mut reader = csv::ReaderBuilder::new()
                 .delimiter(delimiter)
                 .has_headers(false)
                 .flexible(true)
-                .from_reader(bytes.as_slice());
+                .from_reader(stream);
             for record in reader.records() {
-                let record = record.map_err(|e| LoadError::new(path, e.to_string()))?;
+                let lines = lines.borrow();
+                let record = record.map_err(|e| csv_error(path, &lines, e))?;
                 let line = lines.of(record.position());
                 rows.push((line, record.iter().map(|c| c.trim().to_string()).collect()));
             }
             rows.retain(|(_, cells)| !(cells.len() == 1 && cells[0].is_empty()));
         }
         Delimiter::Whitespace => {
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|e| LoadError::new(path, format!("not UTF-8 text: {e}")))?;
-            for (i, line) in text.lines().enumerate() {
+            for (i, line) in std::io::BufReader::new(stream).lines().enumerate() {
+                let line = line.map_err(|e| match e.kind() {
+                    std::io::ErrorKind::InvalidData if e.get_ref().is_none() => {
+                        LoadError::new(path, format!("line {}: not UTF-8 text", i + 1))
+                    }
+                    _ => LoadError::new(path, e.to_string()),
+                })?;
                 // Quotes around a header's names are not part of them.
                 let cells: Vec<String> = line
                     .split_whitespace()
@@ -241,5 +251,31 @@ mod tests {
                 .message
                 .contains("no rows")
         );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_an_error_naming_it() {
+        let cases = [
+            ("long.csv", "1,2\n", Some(Delimiter::Byte(b','))),
+            ("long.txt", "1 2\n", None),
+        ];
+        for (name, first, delimiter) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(name);
+            let mut bytes = first.as_bytes().to_vec();
+            bytes.resize(bytes.len() + crate::text::MAX_LINE_BYTES as usize + 1, b'7');
+            std::fs::write(&path, &bytes).unwrap();
+            let options = TableOptions {
+                delimiter,
+                header: false,
+                skip_rows: 0,
+            };
+            let err = read_table(&path, &options).unwrap_err();
+            assert!(err.path.ends_with(name), "{err}");
+            assert!(
+                err.message.contains("line 2 is longer than 64 MiB"),
+                "{name}: {err}"
+            );
+        }
     }
 }

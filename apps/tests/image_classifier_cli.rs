@@ -105,6 +105,45 @@ fn bad_image_folders_are_reported_by_name() {
     );
 }
 
+/// A PNG file whose header claims `width` × `height` gray pixels, with no pixel data.
+fn png_claiming(path: &Path, width: u32, height: u32) {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        let mut bytes = (data.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(kind);
+        bytes.extend_from_slice(data);
+        bytes.extend(crc.sum().to_be_bytes());
+        bytes
+    };
+    let mut header = width.to_be_bytes().to_vec();
+    header.extend(height.to_be_bytes());
+    header.extend([8, 0, 0, 0, 0]); // 8-bit gray, no interlace
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend(chunk(b"IHDR", &header));
+    bytes.extend(chunk(b"IEND", b""));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn an_image_claiming_ten_billion_pixels_is_refused_before_it_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let huge = dir.path().join("a/1.png");
+    png_claiming(&huge, 100_000, 100_000);
+    png(&dir.path().join("b/1.png"), 8, 8);
+    // First in the folder, it would set the layout; resized, it would be decoded per batch.
+    for size in [None, Some("8x8")] {
+        let mut train = vec![
+            "train", "--data", data, "--format", "folder", "--model", "mlp", "--quiet",
+        ];
+        train.extend(size.map(|s| ["--image-size", s]).into_iter().flatten());
+        assert_names(&fails(&train), &huge, "not a readable image");
+    }
+}
+
 #[test]
 fn missing_models_and_unknown_flags_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,11 +14,13 @@ const BINARY: &str = env!("CARGO_BIN_EXE_image-classifier");
 /// The MLP on the bundled MNIST: most of a second an epoch here, so that a signal sent when
 /// the first epoch's checkpoint appears lands in the middle of the run.
 fn train_args(out: &Path) -> Vec<String> {
-    ["train", "--model", "mlp", "--epochs", "3", "--quiet", "--out"]
-        .into_iter()
-        .map(String::from)
-        .chain([out.display().to_string()])
-        .collect()
+    [
+        "train", "--model", "mlp", "--epochs", "3", "--quiet", "--out",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain([out.display().to_string()])
+    .collect()
 }
 
 fn run(args: &[String]) -> Output {
@@ -41,7 +43,11 @@ fn wait_for(child: &mut Child, path: &Path) {
             "training ended before {} appeared",
             path.display()
         );
-        assert!(start.elapsed() < Duration::from_secs(300), "{} never appeared", path.display());
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -94,11 +100,17 @@ fn killed_or_interrupted_runs_resume_to_the_same_model() {
 
     // SIGKILL once the first epoch's checkpoint is complete: the kill lands in epoch 2.
     let killed = dir.path().join("killed");
-    let mut child = Command::new(BINARY).args(train_args(&killed)).spawn().unwrap();
+    let mut child = Command::new(BINARY)
+        .args(train_args(&killed))
+        .spawn()
+        .unwrap();
     wait_for(&mut child, &checkpoint(&killed, 1));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!killed.join("model.bpk").exists(), "the run finished before the kill");
+    assert!(
+        !killed.join("model.bpk").exists(),
+        "the run finished before the kill"
+    );
     let resume = ["train", "--resume", killed.to_str().unwrap()].map(String::from);
     succeeds(&resume);
     assert_same_run(&killed, &straight);
@@ -119,7 +131,10 @@ fn killed_or_interrupted_runs_resume_to_the_same_model() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("training interrupted; checkpoint saved in"), "{stderr}");
+    assert!(
+        stderr.contains("training interrupted; checkpoint saved in"),
+        "{stderr}"
+    );
     assert!(stderr.contains("train --resume"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let leftovers: Vec<_> = std::fs::read_dir(interrupted.join("checkpoints"))
@@ -140,11 +155,21 @@ fn resuming_with_other_arguments_names_the_flag() {
     let mut args = train_args(&out);
     args[4] = "1".into(); // --epochs 1
     succeeds(&args);
-    let other = ["train", "--resume", out.to_str().unwrap(), "--dropout", "0.5"].map(String::from);
+    let other = [
+        "train",
+        "--resume",
+        out.to_str().unwrap(),
+        "--dropout",
+        "0.5",
+    ]
+    .map(String::from);
     let output = run(&other);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("--dropout is 0.5 here but was unset"), "{stderr}");
+    assert!(
+        stderr.contains("--dropout is 0.5 here but was unset"),
+        "{stderr}"
+    );
 
     // More epochs continue the finished run.
     let longer = ["train", "--resume", out.to_str().unwrap(), "--epochs", "2"].map(String::from);
@@ -156,5 +181,8 @@ fn resuming_with_other_arguments_names_the_flag() {
     let output = run(&missing);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("holds no resumable training run"), "{stderr}");
+    assert!(
+        stderr.contains("holds no resumable training run"),
+        "{stderr}"
+    );
 }

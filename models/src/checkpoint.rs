@@ -105,9 +105,13 @@ impl SetFingerprint {
                 other.features, self.features
             ))
         } else if self.targets_hash != other.targets_hash {
-            Some(format!("the {name} set's targets differ from the checkpoint's"))
+            Some(format!(
+                "the {name} set's targets differ from the checkpoint's"
+            ))
         } else if self.first_rows_hash != other.first_rows_hash {
-            Some(format!("the {name} set's features differ from the checkpoint's"))
+            Some(format!(
+                "the {name} set's features differ from the checkpoint's"
+            ))
         } else {
             None
         }
@@ -124,8 +128,12 @@ pub struct DataFingerprint {
 impl DataFingerprint {
     fn difference(&self, other: &DataFingerprint) -> Option<String> {
         match (&self.validation, &other.validation) {
-            (Some(_), None) => return Some("the checkpoint's run had validation data; this one has none".into()),
-            (None, Some(_)) => return Some("this run has validation data; the checkpoint's had none".into()),
+            (Some(_), None) => {
+                return Some("the checkpoint's run had validation data; this one has none".into());
+            }
+            (None, Some(_)) => {
+                return Some("this run has validation data; the checkpoint's had none".into());
+            }
             (Some(then), Some(now)) => {
                 if let Some(difference) = then.difference(now, "validation") {
                     return Some(difference);
@@ -276,7 +284,12 @@ fn comparable(config: &FitConfig) -> serde_json::Value {
 
 impl CheckpointState {
     /// Why this run cannot resume from the checkpoint, if it cannot.
-    pub fn check(&self, config: &FitConfig, model: &str, data: &DataFingerprint) -> Result<(), String> {
+    pub fn check(
+        &self,
+        config: &FitConfig,
+        model: &str,
+        data: &DataFingerprint,
+    ) -> Result<(), String> {
         if self.model != model {
             return Err(format!(
                 "the checkpoint's model is a {} but this one is a {model}",
@@ -291,7 +304,9 @@ impl CheckpointState {
                 .flatten()
                 .filter(|(name, value)| now.and_then(|n| n.get(*name)) != Some(value))
                 .map(|(name, value)| {
-                    let here = now.and_then(|n| n.get(name)).unwrap_or(&serde_json::Value::Null);
+                    let here = now
+                        .and_then(|n| n.get(name))
+                        .unwrap_or(&serde_json::Value::Null);
                     format!("{name} is {here} here but {value} in the checkpoint")
                 })
                 .collect();
@@ -328,7 +343,10 @@ fn folder_name(epochs_done: usize, partial: Option<&PartialEpoch>) -> String {
 
 /// Where the checkpoint ends training: epochs done, then batches of the next.
 fn position(state: &CheckpointState) -> (usize, usize) {
-    (state.epochs_done, state.partial.as_ref().map_or(0, |p| p.batches))
+    (
+        state.epochs_done,
+        state.partial.as_ref().map_or(0, |p| p.batches),
+    )
 }
 
 /// The complete checkpoints in `dir`, earliest first. Temporary folders left by a run killed
@@ -375,7 +393,12 @@ pub fn latest(dir: &Path) -> Result<Checkpoint> {
 
 /// Writes a checkpoint of `model` (the training model) and `optimizer` with `state` into
 /// `dir`, then deletes all but the last two and the best epoch's. Returns its folder.
-pub fn write(dir: &Path, model: &Model, optimizer: OptimizerRecord, state: &CheckpointState) -> Result<PathBuf> {
+pub fn write(
+    dir: &Path,
+    model: &Model,
+    optimizer: OptimizerRecord,
+    state: &CheckpointState,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| store_error(dir, e))?;
     let temporary = tempfile::Builder::new()
         .prefix(".writing-")
@@ -404,15 +427,22 @@ pub fn write(dir: &Path, model: &Model, optimizer: OptimizerRecord, state: &Chec
 /// killed while writing left behind.
 fn prune(dir: &Path, latest: &CheckpointState) -> Result<()> {
     let checkpoints = list(dir)?;
-    let best = latest.counters.best.map(|(_, epoch)| folder_name(epoch, None));
+    let best = latest
+        .counters
+        .best
+        .map(|(_, epoch)| folder_name(epoch, None));
     let keep_from = checkpoints.len().saturating_sub(2);
     for (i, checkpoint) in checkpoints.iter().enumerate() {
         let name = checkpoint.dir.file_name().and_then(|n| n.to_str());
         if i < keep_from && name != best.as_deref() {
-            std::fs::remove_dir_all(&checkpoint.dir).map_err(|e| store_error(&checkpoint.dir, e))?;
+            std::fs::remove_dir_all(&checkpoint.dir)
+                .map_err(|e| store_error(&checkpoint.dir, e))?;
         }
     }
-    for entry in std::fs::read_dir(dir).map_err(|e| store_error(dir, e))?.flatten() {
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| store_error(dir, e))?
+        .flatten()
+    {
         if entry.file_name().to_string_lossy().starts_with(".writing-") {
             // Another process may be writing it only if two runs share the folder, which
             // the apps never do; a failure to remove it is harmless.

@@ -26,7 +26,10 @@ pub enum Error {
     #[error("training interrupted{}", checkpoint.as_ref().map_or(String::new(), |c| format!("; checkpoint saved in {}", c.display())))]
     Interrupted { checkpoint: Option<PathBuf> },
     #[error("cannot resume from {}: {message}", checkpoint.display())]
-    Resume { checkpoint: PathBuf, message: String },
+    Resume {
+        checkpoint: PathBuf,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::cnn::{SmallCnn, SmallCnnConfig};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, ensure};
 use crate::data::Inputs;
 use crate::linear::{LinearRegression, LinearRegressionConfig};
 use crate::logistic::{LogisticRegression, LogisticRegressionConfig};
@@ -33,6 +33,24 @@ pub enum Model {
     Cnn(SmallCnn),
 }
 
+/// The widest input or layer a config may ask for (16 Mi units), and the longest side and the
+/// most channels of a CNN's images: bounds under which no parameter count can overflow, so that
+/// a config read from a file is checked before anything is allocated for it.
+pub const MAX_WIDTH: usize = 1 << 24;
+pub const MAX_IMAGE_SIDE: usize = 1 << 13;
+pub const MAX_CHANNELS: usize = 1 << 12;
+/// The most hidden layers an MLP may have.
+pub const MAX_LAYERS: usize = 256;
+/// The most parameters a model may have: 2³¹, 8 GiB of `f32` weights.
+pub const MAX_PARAMETERS: usize = 1 << 31;
+
+fn at_most(name: &str, value: usize, limit: usize) -> Result<(), ConfigError> {
+    ensure(
+        value <= limit,
+        format!("{name} is {value}, more than the {limit} a model may have"),
+    )
+}
+
 impl ModelConfig {
     pub fn name(&self) -> &'static str {
         match self {
@@ -44,12 +62,56 @@ impl ModelConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_sizes()?;
         match self {
             ModelConfig::Linear(c) => c.validate(),
             ModelConfig::Logistic(c) => c.validate(),
             ModelConfig::Mlp(c) => c.validate(),
             ModelConfig::Cnn(c) => c.validate(),
         }
+    }
+
+    /// Every width within its bound, then the parameter count within [`MAX_PARAMETERS`].
+    fn check_sizes(&self) -> Result<(), ConfigError> {
+        let name = self.name();
+        match self {
+            ModelConfig::Linear(c) => {
+                at_most(&format!("{name}: n_inputs"), c.n_inputs, MAX_WIDTH)?;
+                at_most(&format!("{name}: n_outputs"), c.n_outputs, MAX_WIDTH)?;
+            }
+            ModelConfig::Logistic(c) => {
+                at_most(&format!("{name}: n_inputs"), c.n_inputs, MAX_WIDTH)?;
+                at_most(&format!("{name}: n_classes"), c.n_classes, MAX_WIDTH)?;
+            }
+            ModelConfig::Mlp(c) => {
+                at_most(&format!("{name}: n_inputs"), c.n_inputs, MAX_WIDTH)?;
+                at_most(&format!("{name}: n_outputs"), c.n_outputs, MAX_WIDTH)?;
+                at_most(
+                    &format!("{name}: hidden layers"),
+                    c.hidden.len(),
+                    MAX_LAYERS,
+                )?;
+                for &width in &c.hidden {
+                    at_most(&format!("{name}: a hidden layer's width"), width, MAX_WIDTH)?;
+                }
+            }
+            ModelConfig::Cnn(c) => {
+                at_most(&format!("{name}: channels"), c.channels, MAX_CHANNELS)?;
+                at_most(&format!("{name}: height"), c.height, MAX_IMAGE_SIDE)?;
+                at_most(&format!("{name}: width"), c.width, MAX_IMAGE_SIDE)?;
+                for &channels in &c.conv_channels {
+                    at_most(&format!("{name}: conv channels"), channels, MAX_CHANNELS)?;
+                }
+                at_most(&format!("{name}: hidden"), c.hidden, MAX_WIDTH)?;
+                at_most(&format!("{name}: n_outputs"), c.n_outputs, MAX_WIDTH)?;
+            }
+        }
+        // Within those bounds the count fits in 64 bits.
+        at_most(
+            &format!("{name}: the parameter count"),
+            self.summary().total_params(),
+            MAX_PARAMETERS,
+        )
     }
 
     /// Checks the config and that its outputs fit `task`: linear regression only regresses,

@@ -152,6 +152,22 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Model, ModelManifest)> {
 /// the model or, worse, give it the new file's weights.
 pub fn load_weights(config: &ModelConfig, path: &Path, device: &Device) -> Result<Model> {
     use burn::store::{BurnpackStore, ModuleSnapshot};
+    config.validate()?;
+    // Weights are stored as f32: a file too small for the config's parameters cannot be its
+    // weights, and the model is not allocated for it.
+    let needed = config.summary().total_params() as u64 * size_of::<f32>() as u64;
+    let size = std::fs::metadata(path)
+        .map_err(|e| store_error(path, e))?
+        .len();
+    if size < needed {
+        return Err(store_error(
+            path,
+            format!(
+                "{size} bytes cannot hold the {} parameters the model's config has",
+                config.summary().total_params()
+            ),
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| store_error(path, e))?;
     let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
     let mut model = config.init(device)?;

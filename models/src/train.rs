@@ -1052,14 +1052,13 @@ pub fn fit<E: ToExampleSet + ?Sized>(
             data: data.clone(),
         })
     };
-    let write_checkpoint = |model: &Model, state: Option<CheckpointState>, trainer: &Trainer| {
-        match (&run, state) {
+    let write_checkpoint =
+        |model: &Model, state: Option<CheckpointState>, trainer: &Trainer| match (&run, state) {
             (Some((dir, ..)), Some(state)) => {
                 checkpoint::write(dir, model, trainer.optimizer_record(), &state).map(Some)
             }
             _ => Ok(None),
-        }
-    };
+        };
 
     for epoch in first_epoch..=config.epochs {
         let epoch_start = Instant::now();

@@ -41,7 +41,14 @@ fn a_resumed_mlp_with_dropout_ends_bit_for_bit_as_the_uninterrupted_run() {
     let task = Task::Multiclass { n_classes: 4 };
     for (backend, device) in cpu_backends() {
         let straight_dir = tempfile::tempdir().unwrap();
-        let straight = fit(mlp(&device), task, &data, None, &mlp_run(straight_dir.path(), 5)).unwrap();
+        let straight = fit(
+            mlp(&device),
+            task,
+            &data,
+            None,
+            &mlp_run(straight_dir.path(), 5),
+        )
+        .unwrap();
 
         // Stopped after two epochs (what a kill during the third leaves), then resumed.
         let dir = tempfile::tempdir().unwrap();
@@ -54,7 +61,11 @@ fn a_resumed_mlp_with_dropout_ends_bit_for_bit_as_the_uninterrupted_run() {
             .unwrap();
         let resumed = fit(fresh, task, &data, None, &config).unwrap();
 
-        assert_eq!(weights(&resumed.model), weights(&straight.model), "{backend:?}");
+        assert_eq!(
+            weights(&resumed.model),
+            weights(&straight.model),
+            "{backend:?}"
+        );
         assert_eq!(
             figures(&resumed.history.epochs),
             figures(&straight.history.epochs),
@@ -85,10 +96,24 @@ fn resumed_lbfgs_iterations_continue_exactly() {
     };
     let straight_dir = tempfile::tempdir().unwrap();
     device.seed(1);
-    let straight = fit(model_config.init(&device).unwrap(), task, &data, None, &run(straight_dir.path(), 8)).unwrap();
+    let straight = fit(
+        model_config.init(&device).unwrap(),
+        task,
+        &data,
+        None,
+        &run(straight_dir.path(), 8),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     device.seed(1);
-    fit(model_config.init(&device).unwrap(), task, &data, None, &run(dir.path(), 3)).unwrap();
+    fit(
+        model_config.init(&device).unwrap(),
+        task,
+        &data,
+        None,
+        &run(dir.path(), 3),
+    )
+    .unwrap();
     let resumed = fit(
         model_config.init(&device).unwrap(),
         task,
@@ -98,7 +123,10 @@ fn resumed_lbfgs_iterations_continue_exactly() {
     )
     .unwrap();
     assert_eq!(weights(&resumed.model), weights(&straight.model));
-    assert_eq!(figures(&resumed.history.epochs), figures(&straight.history.epochs));
+    assert_eq!(
+        figures(&resumed.history.epochs),
+        figures(&straight.history.epochs)
+    );
 }
 
 fn resume_error(model: Model, data: &Examples, config: &FitConfig) -> String {
@@ -126,7 +154,9 @@ fn resuming_another_run_says_what_differs() {
     let error = resume_error(mlp(&device), &other_data, &mlp_run(dir.path(), 4));
     assert!(error.contains("differ from the checkpoint"), "{error}");
 
-    let wider = ModelConfig::Mlp(MlpConfig::new(2, vec![32], 4)).init(&device).unwrap();
+    let wider = ModelConfig::Mlp(MlpConfig::new(2, vec![32], 4))
+        .init(&device)
+        .unwrap();
     let error = resume_error(wider, &data, &mlp_run(dir.path(), 4));
     assert!(error.contains("the checkpoint's model is a mlp"), "{error}");
 

@@ -1,8 +1,8 @@
 //! The foundation's promises: model shapes and sizes, hand-checked forward passes, the
 //! training engine's stopping rules and determinism, and save/load across backends.
 
-mod conv;
 mod checkpoints;
+mod conv;
 mod datasets;
 mod kernels;
 mod models;

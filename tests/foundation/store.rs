@@ -209,3 +209,54 @@ fn a_loaded_model_owns_its_weights() {
     let after = predict(&loaded, Task::Binary, &data.features, 8).unwrap();
     assert_same_predictions(&expected, &after, 0.0, "after the folder is gone");
 }
+
+#[test]
+fn a_config_asking_for_a_huge_model_is_refused_before_anything_is_allocated() {
+    let device = cpu_backends()[0].1.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join(WEIGHTS_FILE);
+    std::fs::write(&weights, b"tiny").unwrap();
+    let manifest = |config: ModelConfig| {
+        store::write_json_atomic(
+            &dir.path().join(MANIFEST_FILE),
+            &ModelManifest::new(config, Task::Regression { n_outputs: 1 }),
+        )
+        .unwrap();
+        store::load(dir.path(), &device).unwrap_err().to_string()
+    };
+
+    // 10¹² parameters: a million inputs by a million hidden units.
+    let err = manifest(ModelConfig::Mlp(MlpConfig::new(
+        1_000_000,
+        vec![1_000_000],
+        1,
+    )));
+    assert!(err.contains(MANIFEST_FILE), "{err}");
+    assert!(
+        err.contains("the parameter count is 1000002000001, more than"),
+        "{err}"
+    );
+
+    // Widths whose products would overflow are refused one by one.
+    let err = manifest(ModelConfig::Mlp(MlpConfig::new(
+        usize::MAX,
+        vec![usize::MAX],
+        1,
+    )));
+    assert!(
+        err.contains("mlp: n_inputs is 18446744073709551615, more than"),
+        "{err}"
+    );
+    let mut cnn = SmallCnnConfig::new(1, 1 << 40, 1 << 40, 1);
+    cnn.conv_channels = vec![16, 32];
+    let err = manifest(ModelConfig::Cnn(cnn));
+    assert!(err.contains("cnn: height"), "{err}");
+
+    // Within the limits, a weights file too small for the parameters is refused unread.
+    let err = manifest(ModelConfig::Mlp(MlpConfig::new(4096, vec![4096], 1)));
+    assert!(err.contains(WEIGHTS_FILE), "{err}");
+    assert!(
+        err.contains("4 bytes cannot hold the 16785409 parameters"),
+        "{err}"
+    );
+}

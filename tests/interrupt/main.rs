@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use zoo_models::conformance::parameters as weights;
 use zoo_models::data::{DataError, Inputs};
 use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::prelude::*;
-use zoo_models::conformance::parameters as weights;
 use zoo_models::{Error, checkpoint};
 use zoo_tests::{cpu_backends, separable_blobs};
 
@@ -74,19 +74,39 @@ fn a_stop_inside_an_epoch_checkpoints_and_the_resumed_run_ends_exactly() {
             .with_checkpoints(Some(dir.to_path_buf()))
     };
     let straight_dir = tempfile::tempdir().unwrap();
-    let straight = fit(model(&device), task, &examples(None), None, &config(straight_dir.path())).unwrap();
+    let straight = fit(
+        model(&device),
+        task,
+        &examples(None),
+        None,
+        &config(straight_dir.path()),
+    )
+    .unwrap();
 
     // 20 batches an epoch: the 27th gathered is in the second epoch.
     let dir = tempfile::tempdir().unwrap();
-    let stopped = fit(model(&device), task, &examples(Some(27)), None, &config(dir.path()));
-    let Err(Error::Interrupted { checkpoint: Some(folder) }) = stopped else {
+    let stopped = fit(
+        model(&device),
+        task,
+        &examples(Some(27)),
+        None,
+        &config(dir.path()),
+    );
+    let Err(Error::Interrupted {
+        checkpoint: Some(folder),
+    }) = stopped
+    else {
         panic!("training did not stop: {stopped:?}");
     };
     let latest = checkpoint::latest(dir.path()).unwrap();
     assert_eq!(latest.dir, folder);
     assert_eq!(latest.state.epochs_done, 1);
     let partial = latest.state.partial.expect("stopped inside epoch 2");
-    assert!((1..20).contains(&partial.batches), "{} batches", partial.batches);
+    assert!(
+        (1..20).contains(&partial.batches),
+        "{} batches",
+        partial.batches
+    );
 
     let resumed = fit(
         model(&device),
@@ -97,6 +117,11 @@ fn a_stop_inside_an_epoch_checkpoints_and_the_resumed_run_ends_exactly() {
     )
     .unwrap();
     assert_eq!(weights(&resumed.model), weights(&straight.model));
-    let losses = |h: &History| h.epochs.iter().map(|r| (r.loss, r.accuracy)).collect::<Vec<_>>();
+    let losses = |h: &History| {
+        h.epochs
+            .iter()
+            .map(|r| (r.loss, r.accuracy))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(losses(&resumed.history), losses(&straight.history));
 }

@@ -179,10 +179,10 @@ fn resolve(
 }
 
 /// Line numbers of byte offsets, from where the lines of a file end: the offsets of every `\n`
-/// and every `\r`, recorded as the bytes are read ([`TrackLines`]) or scanned at once
-/// ([`Lines::new`]). csv's own line count lags by one after a CRLF (it counts the `\n` when it
-/// reads the next record), and a record's position may point at the line ending before it, so
-/// lines are counted from the recorded endings instead.
+/// and every `\r`, recorded as the bytes are read ([`TrackLines`]). csv's own line count lags
+/// by one after a CRLF (it counts the `\n` when it reads the next record), and a record's
+/// position may point at the line ending before it, so lines are counted from the recorded
+/// endings instead.
 #[derive(Debug, Default)]
 pub(crate) struct Lines {
     newlines: Vec<u64>,
@@ -193,12 +193,6 @@ pub(crate) struct Lines {
 }
 
 impl Lines {
-    pub(crate) fn new(bytes: &[u8]) -> Self {
-        let mut lines = Lines::default();
-        lines.scan(bytes);
-        lines
-    }
-
     fn scan(&mut self, bytes: &[u8]) {
         let line_start = |newlines: &[u64]| newlines.last().map_or(0, |&n| n + 1);
         for (i, &byte) in bytes.iter().enumerate() {
@@ -244,9 +238,22 @@ pub const MAX_LINE_BYTES: u64 = 64 << 20;
 
 /// A reader that records where lines end as its bytes pass through, for [`Lines::of`] while csv
 /// parses the stream, and refuses a line longer than [`MAX_LINE_BYTES`].
-struct TrackLines<R> {
+pub(crate) struct TrackLines<R> {
     inner: R,
     lines: Rc<RefCell<Lines>>,
+}
+
+impl TrackLines<Box<dyn Read>> {
+    /// The contents of the text file at `path` as a stream (see [`open_text_stream`]), and the
+    /// line endings seen so far.
+    pub(crate) fn open(path: &Path) -> Result<(Self, Rc<RefCell<Lines>>), LoadError> {
+        let lines = Rc::new(RefCell::new(Lines::default()));
+        let stream = TrackLines {
+            inner: open_text_stream(path)?,
+            lines: lines.clone(),
+        };
+        Ok((stream, lines))
+    }
 }
 
 impl<R: Read> Read for TrackLines<R> {
@@ -264,7 +271,7 @@ impl<R: Read> Read for TrackLines<R> {
     }
 }
 
-fn csv_error(path: &Path, lines: &Lines, error: csv::Error) -> LoadError {
+pub(crate) fn csv_error(path: &Path, lines: &Lines, error: csv::Error) -> LoadError {
     let line = error.position().map(|p| lines.of(Some(p)));
     let message = match (error.kind(), line) {
         (
@@ -290,11 +297,7 @@ fn csv_error(path: &Path, lines: &Lines, error: csv::Error) -> LoadError {
 /// two columns are kept. Every row must have as many fields as the first; empty texts and labels
 /// are errors naming their line.
 pub fn read_table(path: &Path, format: &TableFormat) -> Result<LabelledTexts, LoadError> {
-    let lines = Rc::new(RefCell::new(Lines::default()));
-    let stream = TrackLines {
-        inner: open_text_stream(path)?,
-        lines: lines.clone(),
-    };
+    let (stream, lines) = TrackLines::open(path)?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(format.delimiter)
         .has_headers(format.header)

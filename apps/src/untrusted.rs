@@ -1,0 +1,151 @@
+//! Every loader of users' files, run on arbitrary bytes: what the fuzz targets in `fuzz/` call,
+//! and what `tests/fuzz_regressions.rs` runs on the inputs they found. Each function writes the
+//! bytes where the loader expects a file, runs the loader as the apps do and returns its
+//! error, if any. None may panic, abort, hang or allocate more than the file justifies.
+
+use std::path::Path;
+
+use zoo_models::backend::BackendKind;
+
+use crate::audio::clips::extract;
+use crate::audio::mfcc::MfccConfig;
+use crate::delimiter::Delimiter;
+use crate::error::LoadError;
+use crate::table::{TableOptions, read_table as read_numeric_table};
+use crate::text::features::{TfidfConfig, TfidfVectorizer};
+use crate::text::{Column, TableFormat, read_table};
+use crate::vision::folder::{FolderOptions, SizePolicy, decode_image, infer_layout, load_folder};
+use crate::vision::idx::{is_idx_images, read_images, read_labels};
+
+/// A loader run on a file's bytes: its error, if any.
+pub type Loader = fn(&[u8]) -> Result<(), String>;
+
+/// The loaders a fuzz target covers, by the target's name.
+pub const TARGETS: [(&str, Loader); 6] = [
+    ("idx", idx),
+    ("wav", wav),
+    ("labelled_text", labelled_text),
+    ("numeric_table", numeric_table),
+    ("image_folder", image_folder),
+    ("model_folder", model_folder),
+];
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("the temporary folder is writable")
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("the temporary folder is writable");
+    }
+    std::fs::write(path, bytes).expect("the temporary folder is writable");
+}
+
+fn text(e: LoadError) -> String {
+    e.to_string()
+}
+
+/// An IDX file read as images when its magic number says so, else as labels (MNIST's
+/// formats), as `predict` tells them apart.
+pub fn idx(bytes: &[u8]) -> Result<(), String> {
+    let dir = scratch();
+    let path = dir.path().join("data-idx-ubyte");
+    write(&path, bytes);
+    if is_idx_images(&path) {
+        read_images(&path).map(drop).map_err(text)
+    } else {
+        read_labels(&path).map(drop).map_err(text)
+    }
+}
+
+/// A WAV file through reading, resampling to 8 kHz and MFCCs (with deltas).
+pub fn wav(bytes: &[u8]) -> Result<(), String> {
+    let dir = scratch();
+    let path = dir.path().join("clip.wav");
+    write(&path, bytes);
+    let config = MfccConfig {
+        deltas: true,
+        ..MfccConfig::default()
+    };
+    extract(&path, &config).map(drop).map_err(text)
+}
+
+/// A delimited file of labels and texts: its format detected, read, and the texts vectorised
+/// with the default TF-IDF settings.
+pub fn labelled_text(bytes: &[u8]) -> Result<(), String> {
+    let dir = scratch();
+    let path = dir.path().join("texts.csv");
+    write(&path, bytes);
+    let format = TableFormat::for_file(&path, None, None, None, Column::Index(0), Column::Index(1))
+        .map_err(text)?;
+    let table = read_table(&path, &format).map_err(text)?;
+    let texts: Vec<&str> = table.texts.iter().map(String::as_str).collect();
+    let vectorizer = TfidfVectorizer::fit(TfidfConfig::default(), &texts)?;
+    vectorizer.transform(&texts);
+    Ok(())
+}
+
+/// A numeric table. The first byte chooses how it is read (bit 0: a header; bits 1–2: lines
+/// to skip; bit 3: gzip-compress the rest first, so that the decompressed path sees every
+/// input too); the rest is the file. Every cell is then read as a number.
+pub fn numeric_table(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let Some((&choice, contents)) = bytes.split_first() else {
+        return Ok(());
+    };
+    let dir = scratch();
+    let path = dir.path().join("table.csv");
+    if choice & 8 != 0 {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(contents).expect("writing to memory");
+        write(&path, &encoder.finish().expect("writing to memory"));
+    } else {
+        write(&path, contents);
+    }
+    let options = TableOptions {
+        delimiter: None::<Delimiter>,
+        header: choice & 1 != 0,
+        skip_rows: usize::from((choice >> 1) & 3),
+    };
+    let table = read_numeric_table(&path, &options).map_err(text)?;
+    for row in 0..table.rows.len() {
+        for column in 0..table.width() {
+            table.number(row, column, &path).map_err(text)?;
+        }
+    }
+    Ok(())
+}
+
+/// An image file in a one-class folder: the layout taken from it, the folder listed (its
+/// header read) and the image decoded into the layout, then into a 28 × 28 one.
+pub fn image_folder(bytes: &[u8]) -> Result<(), String> {
+    let dir = scratch();
+    write(&dir.path().join("class").join("image.png"), bytes);
+    let layout = infer_layout(dir.path(), FolderOptions::default()).map_err(text)?;
+    let images = load_folder(dir.path(), layout, SizePolicy::Reject, None).map_err(text)?;
+    images.image(0).map_err(text)?;
+    let small = crate::vision::ImageLayout {
+        height: 28,
+        width: 28,
+        ..layout
+    };
+    decode_image(&dir.path().join("class").join("image.png"), small).map_err(text)?;
+    Ok(())
+}
+
+/// A saved model folder loaded on flex: the first four bytes (little-endian) give the length
+/// of `model.json`, which follows; the rest is `model.bpk`.
+pub fn model_folder(bytes: &[u8]) -> Result<(), String> {
+    let Some((length, rest)) = bytes.split_first_chunk::<4>() else {
+        return Ok(());
+    };
+    let split = (u32::from_le_bytes(*length) as usize).min(rest.len());
+    let (manifest, weights) = rest.split_at(split);
+    let dir = scratch();
+    write(&dir.path().join(zoo_models::store::MANIFEST_FILE), manifest);
+    write(&dir.path().join(zoo_models::store::WEIGHTS_FILE), weights);
+    let device = BackendKind::Flex.device().map_err(|e| e.to_string())?;
+    zoo_models::store::load(dir.path(), &device)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
