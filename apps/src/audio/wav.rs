@@ -37,11 +37,27 @@ fn wav_error(path: &Path, error: hound::Error) -> LoadError {
 /// The most samples (of all channels) a WAV file may hold: 2³⁰, six hours of 48 kHz stereo.
 pub const MAX_WAV_SAMPLES: u64 = 1 << 30;
 
+/// The sample rates a WAV file may have. Resampling to 8 kHz makes at most twice as many
+/// samples as the file holds, and sums a window of at most ~1,600 of them per sample; a header
+/// claiming 0 Hz (an infinite ratio) or 1 Hz (8,000 outputs per sample) is refused instead.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
+
 /// Reads a WAV file as mono samples in [-1, 1]. The number of samples the header claims is
 /// checked against the file's size and [`MAX_WAV_SAMPLES`] before any is read.
 pub fn read_wav(path: &Path) -> Result<Audio, LoadError> {
     let mut reader = WavReader::open(path).map_err(|e| wav_error(path, e))?;
     let spec = reader.spec();
+    if !SAMPLE_RATES.contains(&spec.sample_rate) {
+        return Err(LoadError::new(
+            path,
+            format!(
+                "the sample rate is {} Hz; a WAV file here has {} to {} Hz",
+                spec.sample_rate,
+                SAMPLE_RATES.start(),
+                SAMPLE_RATES.end()
+            ),
+        ));
+    }
     let claimed = reader.len() as u64;
     let claimed_bytes = claimed * (spec.bits_per_sample as u64).div_ceil(8);
     let size = std::fs::metadata(path)
@@ -210,5 +226,20 @@ mod tests {
             ),
             "{err}"
         );
+
+        // A sample rate of 0 Hz (resampling would ask for infinitely many samples; the fuzzer
+        // found it) or 1 Hz.
+        for rate in [0u32, 1] {
+            let mut bytes = full.clone();
+            bytes[24..28].copy_from_slice(&rate.to_le_bytes());
+            bytes[28..32].copy_from_slice(&(2 * rate).to_le_bytes()); // bytes per second
+            bytes.extend_from_slice(&[0; 4]);
+            bytes[40..44].copy_from_slice(&4u32.to_le_bytes());
+            let err = read_wav(&write("rate.wav", &bytes)).unwrap_err().message;
+            assert!(
+                err.contains(&format!("the sample rate is {rate} Hz; a WAV file here has")),
+                "{err}"
+            );
+        }
     }
 }
