@@ -89,12 +89,13 @@ struct RecordedCommand {
 /// The arguments of the `train` command this process runs, to record with its checkpoints.
 static TRAIN_ARGUMENTS: OnceLock<Vec<String>> = OnceLock::new();
 
-/// Flags a resumed run may set anew; every other one must be the interrupted run's.
-const RESUMABLE_FLAGS: [&str; 3] = ["resume", "epochs", "quiet"];
+/// Flags a resumed run may set anew (a longer budget, the display, the device); every other
+/// one must be the interrupted run's.
+const CHANGEABLE_FLAGS: [&str; 3] = ["epochs", "quiet", "backend"];
 
 /// Parses an app's command line. `train --resume DIR` takes the arguments recorded in DIR's
-/// checkpoints, with `--epochs` and `--quiet` if given; any other flag given must have the
-/// recorded value. A `train` command stops on Ctrl-C at the end of its batch (see
+/// checkpoints, with `--epochs`, `--quiet` and `--backend` if given; any other flag given must
+/// have the recorded value. A `train` command stops on Ctrl-C at the end of its batch (see
 /// [`stop_training_on_ctrl_c`]).
 pub fn parse<C: Parser>() -> anyhow::Result<C> {
     let arguments: Vec<OsString> = std::env::args_os().collect();
@@ -126,11 +127,12 @@ pub fn parse<C: Parser>() -> anyhow::Result<C> {
     };
     check_same_flags(&command, train, recorded_train, dir)?;
     let mut resumed = recorded.arguments;
-    for flag in ["epochs", "quiet"] {
+    for flag in CHANGEABLE_FLAGS {
         if train.value_source(flag) == Some(ValueSource::CommandLine) {
             resumed.push(format!("--{flag}"));
-            if flag == "epochs" {
-                resumed.push(train.get_one::<usize>(flag).expect("given").to_string());
+            if flag != "quiet" {
+                let values = train.get_raw(flag).into_iter().flatten();
+                resumed.extend(values.map(|v| v.to_string_lossy().into_owned()));
             }
         }
     }
@@ -159,8 +161,8 @@ fn check_same_flags(
         .map(|id| id.as_str())
         .filter(|id| train_command.get_arguments().any(|a| a.get_id() == *id));
     for id in arguments {
-        if RESUMABLE_FLAGS.contains(&id) || train.value_source(id) != Some(ValueSource::CommandLine)
-        {
+        let changeable = id == "resume" || CHANGEABLE_FLAGS.contains(&id);
+        if changeable || train.value_source(id) != Some(ValueSource::CommandLine) {
             continue;
         }
         let raw = |m: &ArgMatches| -> Vec<String> {
@@ -183,7 +185,7 @@ fn check_same_flags(
             };
             bail!(
                 "cannot resume the run in {}: {flag} is {} here but was {} when it started; a \
-                 resumed run keeps its arguments (only --epochs and --quiet may change)",
+                 resumed run keeps its arguments (only --epochs, --quiet and --backend may change)",
                 dir.display(),
                 shown(&given),
                 shown(&recorded)
@@ -303,7 +305,7 @@ pub struct TrainArgs {
     pub quiet: bool,
     /// Go on with the training run whose --out folder is DIR from its last checkpoint (one is
     /// written every epoch, and on Ctrl-C), with the arguments it started with: run it from
-    /// the same folder. --epochs may be raised to train longer.
+    /// the same folder. --epochs may be raised to train longer, and --backend changed.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
 }

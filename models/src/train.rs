@@ -973,6 +973,9 @@ pub fn fit<E: ToExampleSet + ?Sized>(
                 .check(config, signature, data)
                 .map_err(|message| resume_error(&latest.dir, message))?;
             let model = checkpoint::load_model(model, &latest.dir.join(checkpoint::MODEL_FILE))?;
+            if config.progress {
+                eprintln!("resuming from {}", latest.dir.display());
+            }
             (model, Some(latest))
         }
         _ => (model, None),
