@@ -186,6 +186,26 @@ pub struct AudioPreprocessing {
 
 pub type SavedModel = report::SavedModel<AudioPreprocessing>;
 
+impl report::Preprocessing for AudioPreprocessing {
+    fn check(&self, n_inputs: usize) -> Result<(), String> {
+        self.mfcc.validate()?;
+        let stats = &self.shaping.stats;
+        if stats.mean.len() != self.mfcc.width() || stats.std.len() != self.mfcc.width() {
+            return Err(format!(
+                "the coefficient statistics have {} means and {} deviations for {} coefficients",
+                stats.mean.len(),
+                stats.std.len(),
+                self.mfcc.width()
+            ));
+        }
+        let width = match self.shaping.input {
+            ClipInput::Matrix => stats.mean.len().checked_mul(self.shaping.max_frames),
+            ClipInput::Stats => stats.mean.len().checked_mul(2),
+        };
+        report::check_width(width, n_inputs)
+    }
+}
+
 /// Recordings with their MFCCs.
 type LabelledClips = Vec<(Recording, StoredClip)>;
 

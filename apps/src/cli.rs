@@ -16,7 +16,7 @@ use zoo_models::train::{
     ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig, request_stop,
 };
 
-use crate::report::SavedModel;
+use crate::report::{Preprocessing, SavedModel};
 
 /// `--backend` and `--seed`.
 #[derive(Args, Debug, Clone)]
@@ -224,7 +224,7 @@ pub struct SavedModelArgs {
 
 impl SavedModelArgs {
     /// The saved model on the chosen backend, with the app's preprocessing state `P`.
-    pub fn load<P: serde::de::DeserializeOwned>(&self, app: &str) -> anyhow::Result<SavedModel<P>> {
+    pub fn load<P: Preprocessing>(&self, app: &str) -> anyhow::Result<SavedModel<P>> {
         SavedModel::load(&self.model_dir, &self.runtime.backend.device()?, app)
     }
 }

@@ -362,6 +362,28 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
 /// A saved model with its image preprocessing.
 pub type SavedModel = report::SavedModel<ImagePreprocessing>;
 
+impl report::Preprocessing for ImagePreprocessing {
+    fn check(&self, n_inputs: usize) -> Result<(), String> {
+        let layout = self.pixels.layout;
+        let values = layout
+            .channels()
+            .checked_mul(layout.height)
+            .and_then(|v| v.checked_mul(layout.width));
+        report::check_width(values, n_inputs)?;
+        match &self.pixels.normalization {
+            Some(n) if n.mean.len() != layout.channels() || n.std.len() != layout.channels() => {
+                Err(format!(
+                    "the normalisation has {} means and {} deviations for {} channels",
+                    n.mean.len(),
+                    n.std.len(),
+                    layout.channels()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The test images of `source`, read into the saved model's layout and classes.
 fn load_test_set(source: &DataSource, saved: &SavedModel) -> anyhow::Result<ImageSet> {
     let classes = Some(saved.manifest.class_names.as_slice());

@@ -320,17 +320,36 @@ pub struct SavedModel<P> {
     pub preprocessing: P,
 }
 
-impl<P: DeserializeOwned> SavedModel<P> {
-    /// Loads a model folder onto `device`; a folder written by another app is an error.
+/// An app's preprocessing state, as `model.json` stores it.
+pub trait Preprocessing: DeserializeOwned {
+    /// Why this state cannot feed a model of `n_inputs` inputs, if it cannot: a hand-edited or
+    /// corrupt `model.json` must fail at load, not when an input is shaped by it.
+    fn check(&self, n_inputs: usize) -> Result<(), String>;
+}
+
+/// `Err` saying that preprocessing makes `made` features (`None`: more than fit in memory)
+/// where the model takes `n_inputs`.
+pub fn check_width(made: Option<usize>, n_inputs: usize) -> Result<(), String> {
+    match made {
+        Some(width) if width == n_inputs => Ok(()),
+        Some(width) => Err(format!(
+            "the preprocessing makes {width} features but the model takes {n_inputs}"
+        )),
+        None => Err("the preprocessing's sizes overflow".into()),
+    }
+}
+
+impl<P: Preprocessing> SavedModel<P> {
+    /// Loads a model folder onto `device`; a folder written by another app, or whose
+    /// preprocessing does not fit its model, is an error.
     pub fn load(dir: &Path, device: &Device, app: &str) -> anyhow::Result<Self> {
         let (model, manifest) = store::load(dir, device)?;
-        let preprocessing =
-            serde_json::from_value(manifest.preprocessing.clone()).map_err(|e| {
-                LoadError::new(
-                    &dir.join(MANIFEST_FILE),
-                    format!("not a model of {app}: {e}"),
-                )
-            })?;
+        let manifest_error = |message: String| LoadError::new(&dir.join(MANIFEST_FILE), message);
+        let preprocessing: P = serde_json::from_value(manifest.preprocessing.clone())
+            .map_err(|e| manifest_error(format!("not a model of {app}: {e}")))?;
+        preprocessing
+            .check(model.n_inputs())
+            .map_err(manifest_error)?;
         Ok(Self {
             model,
             manifest,

@@ -706,6 +706,20 @@ fn test_metrics(
 
 pub type SavedModel = report::SavedModel<TabularPreprocessing>;
 
+impl report::Preprocessing for TabularPreprocessing {
+    fn check(&self, n_inputs: usize) -> Result<(), String> {
+        let features = &self.features;
+        if features.std.len() != features.mean.len() {
+            return Err(format!(
+                "the feature scaling has {} means and {} deviations",
+                features.mean.len(),
+                features.std.len()
+            ));
+        }
+        report::check_width(Some(features.mean.len()), n_inputs)
+    }
+}
+
 /// The test-set figures of a saved model, on the training run's test set.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
     let saved: SavedModel = command.saved.load(APP)?;

@@ -438,6 +438,21 @@ fn all_rows(n: usize) -> Vec<usize> {
 /// A saved model with its vectorizer and data description.
 pub type SavedModel = report::SavedModel<TextPreprocessing>;
 
+impl report::Preprocessing for TextPreprocessing {
+    fn check(&self, n_inputs: usize) -> Result<(), String> {
+        let vectorizer = &self.vectorizer;
+        vectorizer.config.validate()?;
+        if vectorizer.idf.len() != vectorizer.vocabulary.len() {
+            return Err(format!(
+                "the vocabulary has {} terms but {} IDF values",
+                vectorizer.vocabulary.len(),
+                vectorizer.idf.len()
+            ));
+        }
+        report::check_width(Some(vectorizer.n_features()), n_inputs)
+    }
+}
+
 /// The test-set figures of a saved model: on the training run's test set, or on all of `--data`.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
     let saved: SavedModel = command.saved.load(APP)?;

@@ -149,3 +149,34 @@ fn a_run_that_does_not_converge_in_its_budget_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_model_json_whose_preprocessing_does_not_fit_the_model_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out = out.to_str().unwrap();
+    let trained = run(&["train", "--dataset", "diabetes", "--quiet", "--out", out]);
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let manifest = std::path::Path::new(out).join("model.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    for scaling in ["mean", "std"] {
+        json["preprocessing"]["features"][scaling]
+            .as_array_mut()
+            .unwrap()
+            .pop();
+    }
+    std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+    let output = run(&["evaluate", "--model-dir", out]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&manifest.display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains("the preprocessing makes 9 features but the model takes 10"),
+        "{stderr}"
+    );
+}

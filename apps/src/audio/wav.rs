@@ -237,7 +237,9 @@ mod tests {
             bytes[40..44].copy_from_slice(&4u32.to_le_bytes());
             let err = read_wav(&write("rate.wav", &bytes)).unwrap_err().message;
             assert!(
-                err.contains(&format!("the sample rate is {rate} Hz; a WAV file here has")),
+                err.contains(&format!(
+                    "the sample rate is {rate} Hz; a WAV file here has"
+                )),
                 "{err}"
             );
         }

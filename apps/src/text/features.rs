@@ -74,14 +74,16 @@ impl TfidfConfig {
             .filter(|w| !w.is_empty())
             .collect();
         let mut terms = Vec::new();
+        // No n-gram is longer than the text: a range up to 10¹⁸ (from a hand-edited
+        // model.json) must not loop that long.
         let (low, high) = self.word_ngrams;
-        for n in low..=high {
+        for n in low..=high.min(words.len()) {
             terms.extend(words.windows(n).map(|gram| gram.join(" ")));
         }
         if let Some((low, high)) = self.char_ngrams {
             for word in &words {
                 let padded: Vec<char> = format!(" {word} ").chars().collect();
-                for n in low..=high {
+                for n in low..=high.min(padded.len()) {
                     terms.extend(
                         padded
                             .windows(n)
@@ -362,6 +364,12 @@ mod tests {
             ..words_only((1, 1), 1)
         };
         assert_eq!(chars.terms("Hi"), ["hi", "# hi", "#hi "]);
+        // Ranges far longer than any text (a hand-edited model.json) end with the text.
+        let endless = TfidfConfig {
+            char_ngrams: Some((3, usize::MAX)),
+            ..words_only((2, usize::MAX), 1)
+        };
+        assert_eq!(endless.terms("a b"), ["a b", "# a ", "# b "]);
     }
 
     #[test]
