@@ -313,7 +313,7 @@ fn interrupted(checkpoint: Option<PathBuf>) -> Error {
 /// (an epoch's shuffle, a batch's dropout masks) by SplitMix64. Seeding each from its position
 /// rather than drawing them all from one generator is what lets a resumed run go on exactly:
 /// nothing but the position needs saving.
-pub(crate) fn stream_seed(seed: u64, position: &[u64]) -> u64 {
+fn stream_seed(seed: u64, position: &[u64]) -> u64 {
     let mix = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -1168,6 +1168,9 @@ pub fn fit<E: ToExampleSet + ?Sized>(
     if let Some(last) = records.last() {
         progress.finish(last);
     }
+    // A stop asked for during the last batch came too late to stop anything; it must not stop
+    // the next `fit`.
+    STOP_REQUESTED.store(false, Ordering::SeqCst);
     let records_len = records.len();
     let (_, best_epoch) = counters.best.expect("at least one epoch ran");
     let restore = matches!(
