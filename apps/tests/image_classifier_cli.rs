@@ -105,7 +105,7 @@ fn bad_image_folders_are_reported_by_name() {
     );
 }
 
-/// A PNG file whose header claims `width` × `height` gray pixels, with no pixel data.
+/// A PNG file whose header claims `width` × `height` gray pixels, with an empty pixel stream.
 fn png_claiming(path: &Path, width: u32, height: u32) {
     let chunk = |kind: &[u8], data: &[u8]| {
         let mut crc = flate2::Crc::new();
@@ -122,6 +122,8 @@ fn png_claiming(path: &Path, width: u32, height: u32) {
     header.extend([8, 0, 0, 0, 0]); // 8-bit gray, no interlace
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
     bytes.extend(chunk(b"IHDR", &header));
+    let empty = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    bytes.extend(chunk(b"IDAT", &empty.finish().unwrap()));
     bytes.extend(chunk(b"IEND", b""));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
@@ -142,6 +144,23 @@ fn an_image_claiming_ten_billion_pixels_is_refused_before_it_is_allocated() {
         train.extend(size.map(|s| ["--image-size", s]).into_iter().flatten());
         assert_names(&fails(&train), &huge, "not a readable image");
     }
+    // Within the `image` crate's memory limit, but 65,055 pixels wide: refused when listed.
+    png_claiming(&huge, 65_055, 2_048);
+    let train = [
+        "train",
+        "--data",
+        data,
+        "--format",
+        "folder",
+        "--image-size",
+        "8x8",
+        "--quiet",
+    ];
+    assert_names(
+        &fails(&train),
+        &huge,
+        "65055×2048 pixels, and at most 16384 a side",
+    );
 }
 
 #[test]
