@@ -413,6 +413,13 @@ pub fn write(
     optimizer
         .save(&optimizer_path)
         .map_err(|e| store_error(&optimizer_path, e))?;
+    // On disk before the folder is renamed into place, so that a complete-looking checkpoint
+    // is complete after a power loss too (`write_state` syncs its own file).
+    for path in [&model_path, &optimizer_path] {
+        std::fs::File::open(path)
+            .and_then(|file| file.sync_all())
+            .map_err(|e| store_error(path, e))?;
+    }
     write_state(&temporary.path().join(STATE_FILE), state)?;
     let folder = dir.join(folder_name(state.epochs_done, state.partial.as_ref()));
     if folder.exists() {
