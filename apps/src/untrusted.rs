@@ -133,9 +133,9 @@ pub fn image_folder(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// A saved model folder loaded on flex as each app loads it (the model, then the app's
-/// preprocessing state checked against it): the first four bytes (little-endian) give the
-/// length of `model.json`, which follows; the rest is `model.bpk`.
+/// A saved model folder loaded on the build's default CPU backend as each app loads it (the
+/// model, then the app's preprocessing state checked against it): the first four bytes
+/// (little-endian) give the length of `model.json`, which follows; the rest is `model.bpk`.
 pub fn model_folder(bytes: &[u8]) -> Result<(), String> {
     use crate::report::{Preprocessing, SavedModel};
     fn load<P: Preprocessing>(
@@ -154,7 +154,9 @@ pub fn model_folder(bytes: &[u8]) -> Result<(), String> {
     let dir = scratch();
     write(&dir.path().join(zoo_models::store::MANIFEST_FILE), manifest);
     write(&dir.path().join(zoo_models::store::WEIGHTS_FILE), weights);
-    let device = BackendKind::Flex.device().map_err(|e| e.to_string())?;
+    let device = BackendKind::default_for_build()
+        .device()
+        .map_err(|e| e.to_string())?;
     // Each app's state, then the model alone: the result is the model's.
     let _ = load::<crate::image_classifier::ImagePreprocessing>(dir.path(), &device);
     let _ = load::<crate::text_classifier::TextPreprocessing>(dir.path(), &device);
