@@ -12,11 +12,12 @@ use zoo_models::prelude::*;
 
 use crate::audio::clips::{
     ClipInput, ClipRows, ClipShaping, CoefficientStats, LabelSource, Recording, StoredClip,
-    cache_dir, extract, extract_all, list_recordings,
+    cache_dir, extract_all, extract_bytes, list_recordings,
 };
 use crate::audio::mfcc::MfccConfig;
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::error::LoadError;
+use crate::predictor::{Input, Predictor};
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::{DataSplit, ExampleId};
 
@@ -185,6 +186,14 @@ pub struct AudioPreprocessing {
 }
 
 pub type SavedModel = report::SavedModel<AudioPreprocessing>;
+
+impl AudioPreprocessing {
+    /// The model input of a WAV file's bytes: read, resampled, its MFCCs shaped into one row
+    /// as in training. `name` is the path errors show.
+    pub fn clip_input(&self, name: &Path, bytes: &[u8]) -> Result<Vec<f32>, LoadError> {
+        Ok(self.shaping.row(&extract_bytes(name, bytes, &self.mfcc)?))
+    }
+}
 
 impl report::Preprocessing for AudioPreprocessing {
     fn check(&self, n_inputs: usize) -> Result<(), String> {
@@ -453,21 +462,26 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
 
 /// For each file, the most probable classes with their probabilities, most probable first.
 pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Vec<(String, f32)>>> {
-    let saved: SavedModel = command.saved.load(APP)?;
-    let p = &saved.preprocessing;
-    let mut values = Vec::new();
+    let predictor = Predictor::from(command.saved.load::<AudioPreprocessing>(APP)?);
+    let mut inputs = Vec::new();
     for file in &command.files {
-        values.extend(p.shaping.row(&extract(file, &p.mfcc)?));
+        let bytes =
+            std::fs::read(file).map_err(|e| LoadError::new(file, format!("cannot read: {e}")))?;
+        let input = Input::File {
+            name: file,
+            bytes: &bytes,
+        };
+        inputs.push(
+            predictor
+                .preprocessing
+                .prepare(input)
+                .map_err(anyhow::Error::msg)?,
+        );
     }
-    let features = Features::new(values, p.shaping.width())?;
-    let predictions = predict(
-        &saved.model,
-        saved.manifest.task,
-        &features,
-        INFERENCE_BATCH,
-    )?;
-    Ok((0..predictions.len())
-        .map(|i| report::ranked_classes(&predictions, &saved.manifest.class_names, i, command.top))
+    Ok(predictor
+        .predict(&inputs)?
+        .into_iter()
+        .map(|output| output.top(command.top).into_classes())
         .collect())
 }
 

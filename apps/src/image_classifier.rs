@@ -1,7 +1,7 @@
 //! `image-classifier`: logistic regression, an MLP or a CNN on MNIST-style IDX files or on a
 //! folder of images with one sub-folder per class; `train`, `evaluate` and `predict`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -10,6 +10,7 @@ use zoo_models::prelude::*;
 
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir, parse_size};
 use crate::error::LoadError;
+use crate::predictor::{Input, ModelInput, Predictor};
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::DataSplit;
 use crate::vision::folder::{self, FolderOptions, SizePolicy};
@@ -362,6 +363,15 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
 /// A saved model with its image preprocessing.
 pub type SavedModel = report::SavedModel<ImagePreprocessing>;
 
+impl ImagePreprocessing {
+    /// The model input of a PNG or JPEG file's bytes, of any size and colour: converted to
+    /// the model's layout, then scaled as in training. `name` is the path errors show.
+    pub fn image_input(&self, name: &Path, bytes: &[u8]) -> Result<Vec<f32>, LoadError> {
+        let pixels = folder::decode_image_bytes(name, bytes, self.pixels.layout)?;
+        Ok(self.pixels.inputs(&pixels))
+    }
+}
+
 impl report::Preprocessing for ImagePreprocessing {
     fn check(&self, n_inputs: usize) -> Result<(), String> {
         let layout = self.pixels.layout;
@@ -462,9 +472,11 @@ pub struct Prediction {
 /// Classifies image files and images of IDX files with a saved model.
 pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>> {
     let saved: SavedModel = command.saved.load(APP)?;
-    let layout = saved.preprocessing.pixels.layout;
+    let scaling = saved.preprocessing.pixels.clone();
+    let layout = scaling.layout;
+    let predictor = Predictor::from(saved);
     let mut names = Vec::new();
-    let mut pixels = Vec::new();
+    let mut inputs = Vec::new();
     for file in &command.files {
         if idx::is_idx_images(file) {
             if command.index.is_empty() {
@@ -497,27 +509,31 @@ pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>
                     );
                 }
                 names.push(format!("{}[{i}]", file.display()));
-                pixels.extend_from_slice(&images.pixels[i * size..(i + 1) * size]);
+                let pixels = &images.pixels[i * size..(i + 1) * size];
+                inputs.push(ModelInput::Dense(scaling.inputs(pixels)));
             }
         } else {
+            let bytes = std::fs::read(file)
+                .map_err(|e| LoadError::new(file, format!("cannot read: {e}")))?;
+            let input = Input::File {
+                name: file,
+                bytes: &bytes,
+            };
             names.push(file.display().to_string());
-            pixels.extend(folder::decode_image(file, layout)?);
+            inputs.push(
+                predictor
+                    .preprocessing
+                    .prepare(input)
+                    .map_err(anyhow::Error::msg)?,
+            );
         }
     }
-    let features = saved.preprocessing.pixels.features(&pixels);
-    let predictions = predict(
-        &saved.model,
-        saved.manifest.task,
-        &features,
-        INFERENCE_BATCH,
-    )?;
-    let class_names = &saved.manifest.class_names;
     Ok(names
         .into_iter()
-        .enumerate()
-        .map(|(i, input)| {
-            let top = report::ranked_classes(&predictions, class_names, i, command.top);
-            Prediction { input, top }
+        .zip(predictor.predict(&inputs)?)
+        .map(|(input, output)| Prediction {
+            input,
+            top: output.top(command.top).into_classes(),
         })
         .collect())
 }

@@ -15,6 +15,7 @@ use zoo_models::preprocess::Standardizer;
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::delimiter::Delimiter;
 use crate::error::LoadError;
+use crate::predictor::{Input, Output, Predictor};
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save_with};
 use crate::split::{DataSplit, ExampleId, rows, rows_at};
 use crate::table::{TableOptions, read_table};
@@ -706,6 +707,54 @@ fn test_metrics(
 
 pub type SavedModel = report::SavedModel<TabularPreprocessing>;
 
+/// How far from its training mean, in standard deviations, a feature value may be.
+pub const FEATURE_RANGE_STDS: f64 = 1e6;
+
+impl TabularPreprocessing {
+    /// The values every feature may take: those within [`FEATURE_RANGE_STDS`] standard
+    /// deviations of every feature's training mean. Wider values would overflow f32 once
+    /// standardised (or drive the model's outputs to infinity); none is a measurement.
+    pub fn value_range(&self) -> (f64, f64) {
+        let s = &self.features;
+        s.mean
+            .iter()
+            .zip(&s.std)
+            .map(|(&mean, &std)| {
+                let spread = FEATURE_RANGE_STDS * std as f64;
+                (mean as f64 - spread, mean as f64 + spread)
+            })
+            .fold((f64::MIN, f64::MAX), |(lo, hi), (l, h)| (lo.max(l), hi.min(h)))
+    }
+
+    /// The model input of one row of feature values: checked, then standardised as in
+    /// training.
+    pub fn row_input(&self, row: &[f64]) -> Result<Vec<f32>, String> {
+        let n = self.features.mean.len();
+        if row.len() != n {
+            return Err(format!(
+                "{} values, the model takes {n} features",
+                row.len()
+            ));
+        }
+        let (lo, hi) = self.value_range();
+        if let Some((c, v)) = row.iter().enumerate().find(|(_, v)| !(lo..=hi).contains(*v)) {
+            return Err(format!(
+                "the value {v} of feature {c} is outside [{lo}, {hi}], the range this model \
+                 takes ({FEATURE_RANGE_STDS:e} standard deviations of the training data)"
+            ));
+        }
+        let mut features = Features::new(row.iter().map(|&v| v as f32).collect(), n)
+            .map_err(|e| e.to_string())?;
+        self.features.transform(&mut features);
+        Ok(features.values().to_vec())
+    }
+
+    /// A model output in the target's own units (regression targets were standardised).
+    pub fn target_value(&self, output: f32) -> f32 {
+        self.target.map_or(output, |s| output * s.std + s.mean)
+    }
+}
+
 impl report::Preprocessing for TabularPreprocessing {
     fn check(&self, n_inputs: usize) -> Result<(), String> {
         let features = &self.features;
@@ -750,12 +799,11 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
 /// probability.
 pub fn predict_rows(command: &PredictCommand, input: &str) -> anyhow::Result<Vec<String>> {
     let saved: SavedModel = command.saved.load(APP)?;
-    let p = &saved.preprocessing;
     let name = command
         .data
         .as_ref()
         .map_or("standard input".to_string(), |d| d.display().to_string());
-    let rows: Vec<Vec<f32>> = input
+    let rows: Vec<Vec<f64>> = input
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -763,47 +811,36 @@ pub fn predict_rows(command: &PredictCommand, input: &str) -> anyhow::Result<Vec
             line.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
                 .filter(|c| !c.is_empty())
                 .map(|cell| {
-                    cell.parse::<f32>().map_err(|_| {
+                    cell.parse::<f64>().map_err(|_| {
                         anyhow::anyhow!("{name}: line {}: `{cell}` is not a number", i + 1)
                     })
                 })
                 .collect()
         })
         .collect::<anyhow::Result<_>>()?;
-    let n = saved.model.n_inputs();
-    if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
-        bail!(
-            "{name}: row {}: {} values, the model takes {n} features",
-            i + 1,
-            row.len()
-        );
-    }
-    let mut features = Features::from_rows(&rows)?;
-    p.features.transform(&mut features);
-    let predictions = predict(
-        &saved.model,
-        saved.manifest.task,
-        &features,
-        INFERENCE_BATCH,
-    )?;
-    Ok(match (predictions.classes(), p.target) {
-        (Some(classes), _) => classes
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                format!(
-                    "{}\t{:.4}",
-                    saved.manifest.class_names[c],
-                    predictions.row(i)[c]
-                )
-            })
-            .collect(),
-        (None, scaling) => predictions
-            .values
-            .iter()
-            .map(|v| scaling.map_or(*v, |s| v * s.std + s.mean).to_string())
-            .collect(),
-    })
+    let predictor = Predictor::from(saved);
+    let inputs = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            predictor
+                .preprocessing
+                .prepare(Input::Row(row))
+                .map_err(|e| anyhow::anyhow!("{name}: row {}: {e}", i + 1))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(predictor
+        .predict(&inputs)?
+        .into_iter()
+        .map(|output| match output {
+            Output::Classes(classes) => format!("{}\t{:.4}", classes[0].0, classes[0].1),
+            Output::Values(values) => values
+                .iter()
+                .map(f32::to_string)
+                .collect::<Vec<_>>()
+                .join("\t"),
+        })
+        .collect())
 }
 
 /// Runs a parsed command line, printing its results.

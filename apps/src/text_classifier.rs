@@ -14,6 +14,7 @@ use zoo_models::prelude::*;
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::delimiter::Delimiter;
 use crate::error::LoadError;
+use crate::predictor::{Input, Predictor};
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::{DataSplit, rows, rows_at};
 use crate::text::features::{IN_MEMORY_VALUES, TfidfConfig, TfidfVectorizer, text_features};
@@ -438,6 +439,13 @@ fn all_rows(n: usize) -> Vec<usize> {
 /// A saved model with its vectorizer and data description.
 pub type SavedModel = report::SavedModel<TextPreprocessing>;
 
+impl TextPreprocessing {
+    /// The model input of one text: its TF-IDF row, as (column, value) pairs.
+    pub fn text_input(&self, text: &str) -> Vec<(u32, f32)> {
+        self.vectorizer.sparse_row(text)
+    }
+}
+
 impl report::Preprocessing for TextPreprocessing {
     fn check(&self, n_inputs: usize) -> Result<(), String> {
         let vectorizer = &self.vectorizer;
@@ -484,24 +492,16 @@ pub fn predict_texts(
     texts: &[String],
 ) -> anyhow::Result<Vec<(String, f32)>> {
     let device = backend.device()?;
-    let saved = SavedModel::load(model_dir, &device, APP)?;
-    let features = saved.preprocessing.vectorizer.transform(texts);
-    let predictions = predict(
-        &saved.model,
-        saved.manifest.task,
-        &features,
-        INFERENCE_BATCH,
-    )?;
-    let classes = predictions.classes().expect("a classifier");
-    Ok(classes
+    let predictor = Predictor::from(SavedModel::load(model_dir, &device, APP)?);
+    let inputs = texts
+        .iter()
+        .map(|text| predictor.preprocessing.prepare(Input::Text(text)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    Ok(predictor
+        .predict(&inputs)?
         .into_iter()
-        .enumerate()
-        .map(|(i, class)| {
-            (
-                saved.manifest.class_names[class].clone(),
-                predictions.row(i)[class],
-            )
-        })
+        .map(|output| output.top(1).into_classes().remove(0))
         .collect())
 }
 

@@ -133,19 +133,11 @@ pub fn image_folder(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// A saved model folder loaded on the build's default CPU backend as each app loads it (the
-/// model, then the app's preprocessing state checked against it): the first four bytes
-/// (little-endian) give the length of `model.json`, which follows; the rest is `model.bpk`.
+/// A saved model folder loaded on the build's default CPU backend as `zoo-serve` loads it: the
+/// model, then whichever app's preprocessing state `model.json` holds, checked against it. The
+/// first four bytes (little-endian) give the length of `model.json`, which follows; the rest is
+/// `model.bpk`.
 pub fn model_folder(bytes: &[u8]) -> Result<(), String> {
-    use crate::report::{Preprocessing, SavedModel};
-    fn load<P: Preprocessing>(
-        dir: &Path,
-        device: &zoo_models::prelude::Device,
-    ) -> Result<(), String> {
-        SavedModel::<P>::load(dir, device, "fuzz")
-            .map(drop)
-            .map_err(|e| format!("{e:#}"))
-    }
     let Some((length, rest)) = bytes.split_first_chunk::<4>() else {
         return Ok(());
     };
@@ -157,12 +149,7 @@ pub fn model_folder(bytes: &[u8]) -> Result<(), String> {
     let device = BackendKind::default_for_build()
         .device()
         .map_err(|e| e.to_string())?;
-    // Each app's state, then the model alone: the result is the model's.
-    let _ = load::<crate::image_classifier::ImagePreprocessing>(dir.path(), &device);
-    let _ = load::<crate::text_classifier::TextPreprocessing>(dir.path(), &device);
-    let _ = load::<crate::audio_classifier::AudioPreprocessing>(dir.path(), &device);
-    let _ = load::<crate::tabular::TabularPreprocessing>(dir.path(), &device);
-    zoo_models::store::load(dir.path(), &device)
+    crate::predictor::Predictor::load(dir.path(), &device)
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("{e:#}"))
 }

@@ -16,7 +16,7 @@ use zoo_models::prelude::Device;
 
 use super::mfcc::{MfccConfig, mfcc};
 use super::resample::resample;
-use super::wav::read_wav;
+use super::wav::{Audio, read_wav, read_wav_bytes};
 use crate::error::LoadError;
 
 /// Where a recording's label comes from.
@@ -104,7 +104,16 @@ pub type Clip = Vec<Vec<f32>>;
 
 /// Reads, resamples and featurises one file.
 pub fn extract(path: &Path, config: &MfccConfig) -> Result<Clip, LoadError> {
-    let audio = read_wav(path)?;
+    clip_of(read_wav(path)?, path, config)
+}
+
+/// [`extract`] for a WAV file already in memory; `name` is the path its errors show.
+pub fn extract_bytes(name: &Path, bytes: &[u8], config: &MfccConfig) -> Result<Clip, LoadError> {
+    clip_of(read_wav_bytes(name, bytes)?, name, config)
+}
+
+/// Resamples and featurises audio read from `path`.
+fn clip_of(audio: Audio, path: &Path, config: &MfccConfig) -> Result<Clip, LoadError> {
     let samples = resample(&audio.samples, audio.sample_rate, config.sample_rate);
     if samples.is_empty() {
         return Err(LoadError::new(path, "no audio samples"));

@@ -45,7 +45,23 @@ pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
 /// Reads a WAV file as mono samples in [-1, 1]. The number of samples the header claims is
 /// checked against the file's size and [`MAX_WAV_SAMPLES`] before any is read.
 pub fn read_wav(path: &Path) -> Result<Audio, LoadError> {
-    let mut reader = WavReader::open(path).map_err(|e| wav_error(path, e))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    let size = file
+        .metadata()
+        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?
+        .len();
+    read_wav_from(std::io::BufReader::new(file), size, path)
+}
+
+/// [`read_wav`] for a WAV file already in memory; `name` is the path its errors show.
+pub fn read_wav_bytes(name: &Path, bytes: &[u8]) -> Result<Audio, LoadError> {
+    read_wav_from(bytes, bytes.len() as u64, name)
+}
+
+/// Reads the `size` bytes of a WAV file from `source`.
+fn read_wav_from(source: impl std::io::Read, size: u64, path: &Path) -> Result<Audio, LoadError> {
+    let mut reader = WavReader::new(source).map_err(|e| wav_error(path, e))?;
     let spec = reader.spec();
     if !SAMPLE_RATES.contains(&spec.sample_rate) {
         return Err(LoadError::new(
@@ -60,9 +76,6 @@ pub fn read_wav(path: &Path) -> Result<Audio, LoadError> {
     }
     let claimed = reader.len() as u64;
     let claimed_bytes = claimed * (spec.bits_per_sample as u64).div_ceil(8);
-    let size = std::fs::metadata(path)
-        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?
-        .len();
     if claimed > MAX_WAV_SAMPLES {
         return Err(LoadError::new(
             path,

@@ -28,42 +28,84 @@ pub struct FolderOptions {
 /// limit, but 11 s and 1.3 GB to decode and resize. Refused instead, by name.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
-fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>, LoadError> {
-    image::ImageReader::open(path)
-        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?
-        .with_guessed_format()
-        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))
+/// Where an image's bytes are: a file, or bytes already in memory (an upload), named by the
+/// path errors show.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    File(&'a Path),
+    Bytes(&'a Path, &'a [u8]),
 }
 
-fn open(path: &Path) -> Result<DynamicImage, LoadError> {
-    // The claimed size first, for a message that says what is wrong; the decoder then holds to
-    // it too (and to the crate's 512 MiB allocation limit).
-    dimensions(path)?;
-    let mut reader = reader(path)?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    reader.limits(limits);
-    reader
-        .decode()
-        .map_err(|e| LoadError::new(path, format!("not a readable image: {e}")))
+/// A reader that guessed the format from the first bytes, for either source.
+enum Reader<'a> {
+    File(image::ImageReader<std::io::BufReader<std::fs::File>>),
+    Bytes(image::ImageReader<std::io::Cursor<&'a [u8]>>),
 }
 
-/// `(width, height)` from the file's header, without decoding its pixels.
-fn dimensions(path: &Path) -> Result<(usize, usize), LoadError> {
-    let (width, height) = reader(path)?
-        .into_dimensions()
-        .map_err(|e| LoadError::new(path, format!("not a readable image: {e}")))?;
-    if width.max(height) > MAX_IMAGE_SIDE {
-        return Err(LoadError::new(
-            path,
-            format!(
-                "not a readable image: it is {width}×{height} pixels, and at most \
-                 {MAX_IMAGE_SIDE} a side are read"
-            ),
-        ));
+impl<'a> Source<'a> {
+    fn path(self) -> &'a Path {
+        match self {
+            Source::File(path) | Source::Bytes(path, _) => path,
+        }
     }
-    Ok((width as usize, height as usize))
+
+    fn reader(self) -> Result<Reader<'a>, LoadError> {
+        let path = self.path();
+        let cannot_read = |e: std::io::Error| LoadError::new(path, format!("cannot read: {e}"));
+        Ok(match self {
+            Source::File(path) => Reader::File(
+                image::ImageReader::open(path)
+                    .map_err(cannot_read)?
+                    .with_guessed_format()
+                    .map_err(cannot_read)?,
+            ),
+            Source::Bytes(_, bytes) => Reader::Bytes(
+                image::ImageReader::new(std::io::Cursor::new(bytes))
+                    .with_guessed_format()
+                    .map_err(cannot_read)?,
+            ),
+        })
+    }
+
+    fn open(self) -> Result<DynamicImage, LoadError> {
+        // The claimed size first, for a message that says what is wrong; the decoder then holds
+        // to it too (and to the crate's 512 MiB allocation limit).
+        self.dimensions()?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_IMAGE_SIDE);
+        limits.max_image_height = Some(MAX_IMAGE_SIDE);
+        let decoded = match self.reader()? {
+            Reader::File(mut reader) => {
+                reader.limits(limits);
+                reader.decode()
+            }
+            Reader::Bytes(mut reader) => {
+                reader.limits(limits);
+                reader.decode()
+            }
+        };
+        decoded.map_err(|e| LoadError::new(self.path(), format!("not a readable image: {e}")))
+    }
+
+    /// `(width, height)` from the header, without decoding the pixels.
+    fn dimensions(self) -> Result<(usize, usize), LoadError> {
+        let path = self.path();
+        let (width, height) = match self.reader()? {
+            Reader::File(reader) => reader.into_dimensions(),
+            Reader::Bytes(reader) => reader.into_dimensions(),
+        }
+        .map_err(|e| LoadError::new(path, format!("not a readable image: {e}")))?;
+        if width.max(height) > MAX_IMAGE_SIDE {
+            return Err(LoadError::new(
+                path,
+                format!(
+                    "not a readable image: it is {width}×{height} pixels, and at most \
+                     {MAX_IMAGE_SIDE} a side are read"
+                ),
+            ));
+        }
+        Ok((width as usize, height as usize))
+    }
 }
 
 /// Converts to the layout's colour and size; channels × height × width bytes.
@@ -96,7 +138,17 @@ fn to_layout(image: DynamicImage, layout: ImageLayout) -> Vec<u8> {
 
 /// Reads one image file into `layout`, resizing it when its size differs.
 pub fn decode_image(path: &Path, layout: ImageLayout) -> Result<Vec<u8>, LoadError> {
-    Ok(to_layout(open(path)?, layout))
+    Ok(to_layout(Source::File(path).open()?, layout))
+}
+
+/// [`decode_image`] for a PNG or JPEG file already in memory; `name` is the path its errors
+/// show.
+pub fn decode_image_bytes(
+    name: &Path,
+    bytes: &[u8],
+    layout: ImageLayout,
+) -> Result<Vec<u8>, LoadError> {
+    Ok(to_layout(Source::Bytes(name, bytes).open()?, layout))
 }
 
 /// The class sub-folders of `dir` and their image files, both sorted by name.
@@ -149,7 +201,7 @@ fn list_classes(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>, LoadError> {
 
 /// The layout of the first image, overridden by the options.
 fn first_layout(path: &Path, options: FolderOptions) -> Result<ImageLayout, LoadError> {
-    let image = open(path)?;
+    let image = Source::File(path).open()?;
     let (width, height) = options
         .image_size
         .unwrap_or((image.width() as usize, image.height() as usize));
@@ -209,7 +261,7 @@ pub fn load_folder(
     let checked: Vec<Result<(), LoadError>> = paths
         .par_iter()
         .map(|path| {
-            let size = dimensions(path)?;
+            let size = Source::File(path).dimensions()?;
             if size_policy == SizePolicy::Reject && size != (layout.width, layout.height) {
                 return Err(LoadError::new(
                     path,

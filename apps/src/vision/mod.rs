@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use zoo_models::data::{DataError, Features, Inputs, TargetData};
+use zoo_models::data::{DataError, Inputs, TargetData};
 use zoo_models::dataset::{ExampleSet, FeatureSource};
 use zoo_models::prelude::Device;
 
@@ -268,11 +268,11 @@ impl PixelScaling {
         }
     }
 
-    /// Model inputs for images laid out as `self.layout`, one after another.
-    pub fn features(&self, pixels: &[u8]) -> Features {
+    /// The model inputs of images laid out as `self.layout`, one after another.
+    pub fn inputs(&self, pixels: &[u8]) -> Vec<f32> {
         let mut values = Vec::with_capacity(pixels.len());
         self.scale_into(&self.table(), pixels, &mut values);
-        Features::new(values, self.layout.len()).expect("pixels are finite and whole images")
+        values
     }
 
     /// The images as examples whose inputs are produced per batch.
@@ -390,11 +390,11 @@ mod tests {
     fn scaling_maps_bytes_to_unit_range() {
         let set = rgb_pair();
         let scaling = PixelScaling::fit(&set, false, 0).unwrap();
-        let features = scaling.features(&bytes(&set));
-        assert_eq!(features.n_features(), 6);
+        let inputs = scaling.inputs(&bytes(&set));
+        assert_eq!(inputs.len(), 12);
         assert!(
-            close(features.row(0), &[0.0, 1.0, 0.2, 0.2, 0.0, 0.0]),
-            "{features:?}"
+            close(&inputs[..6], &[0.0, 1.0, 0.2, 0.2, 0.0, 0.0]),
+            "{inputs:?}"
         );
     }
 
@@ -411,11 +411,10 @@ mod tests {
             [1.0, 1.0],
             "constant channels are left unscaled"
         );
-        let features = scaling.features(&bytes(&set));
+        let inputs = scaling.inputs(&bytes(&set));
         assert!(
-            close(features.row(0), &[-1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
-            "{:?}",
-            features.row(0)
+            close(&inputs[..6], &[-1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+            "{inputs:?}"
         );
     }
 

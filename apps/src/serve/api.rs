@@ -1,0 +1,541 @@
+//! The HTTP API: routes, reading each app's inputs from a request, and errors as JSON.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use super::batcher::{BatchCounts, BatchError, Batcher};
+use crate::predictor::{AppPreprocessing, Input, InputKind, ModelInput, Output, Predictor};
+use crate::vision::ImageLayout;
+
+/// Inputs in one request, at most: a larger request is refused (400), so one client cannot
+/// hold a model's worker for long.
+pub const MAX_INPUTS: usize = 1024;
+/// Classes listed per input unless `?top=` says otherwise (as the apps' `predict`).
+pub const DEFAULT_TOP: usize = 3;
+/// The largest `?top=`: more classes than any model here has.
+pub const MAX_TOP: usize = 10_000;
+
+/// The page at `/`, compiled into the binary: no file or CDN is needed at run time.
+const PAGE: &str = include_str!("page.html");
+
+/// What `GET /v1/models` says about a model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// The name in its URLs.
+    pub name: String,
+    /// The app that trained it.
+    pub app: &'static str,
+    /// What its predict endpoint takes.
+    pub input: InputKind,
+    /// `multiclass`, `binary` or `regression`.
+    pub task: &'static str,
+    /// Class names in label order; empty for a regression.
+    pub classes: Vec<String>,
+    /// `logistic`, `linear`, `mlp` or `cnn`.
+    pub model: &'static str,
+    /// Features per input, after preprocessing.
+    pub n_inputs: usize,
+    /// The size and colour images are converted to (image models only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageLayout>,
+    /// The smallest and largest feature value taken (row models only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_range: Option<(f64, f64)>,
+}
+
+impl ModelInfo {
+    pub fn new(name: &str, predictor: &Predictor) -> Self {
+        let preprocessing = &*predictor.preprocessing;
+        Self {
+            name: name.to_string(),
+            app: preprocessing.app(),
+            input: preprocessing.input_kind(),
+            task: predictor.manifest.task.name(),
+            classes: predictor.class_names().to_vec(),
+            model: predictor.manifest.model.name(),
+            n_inputs: predictor.model.n_inputs(),
+            image: match preprocessing {
+                AppPreprocessing::Image(p) => Some(p.pixels.layout),
+                _ => None,
+            },
+            value_range: match preprocessing {
+                AppPreprocessing::Tabular(p) => Some(p.value_range()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A model being served: what clients are told about it, its preprocessing (run on the
+/// blocking pool) and the worker that owns the model.
+pub struct ServedModel {
+    pub info: ModelInfo,
+    preprocessing: Arc<AppPreprocessing>,
+    batcher: Batcher,
+}
+
+impl ServedModel {
+    pub fn new(info: ModelInfo, preprocessing: Arc<AppPreprocessing>, batcher: Batcher) -> Self {
+        Self {
+            info,
+            preprocessing,
+            batcher,
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct ServerState {
+    pub models: BTreeMap<String, ServedModel>,
+    /// The OpenAPI document, built once from the models.
+    pub openapi: serde_json::Value,
+    /// The bearer token `/v1/` requests must carry, when one is set.
+    pub token: Option<String>,
+}
+
+/// An error response: its status and a JSON body `{"error": "..."}` saying what is wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(ErrorBody { error: &self.message })).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The API and the page, with a body limit of `max_body` bytes (larger bodies get 413 once
+/// that many bytes have been read, or at once when their length is declared).
+pub fn router(state: ServerState, max_body: usize) -> Router {
+    let state = Arc::new(state);
+    let api = Router::new()
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{name}", get(model_info))
+        .route("/v1/models/{name}/predict", post(predict))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(health))
+        .route("/openapi.json", get(openapi))
+        .merge(api)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+/// A panic in a handler (there should be none) becomes a 500 with a JSON body; the server
+/// keeps serving.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: the request handler panicked",
+    )
+    .into_response()
+}
+
+/// Whether two tokens are equal, in a time that does not depend on where they differ.
+fn same_token(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+async fn require_token(
+    State(state): State<Arc<ServerState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let message = match given {
+            None => "this server needs a token: send `Authorization: Bearer TOKEN`",
+            Some(given) if !same_token(given.as_bytes(), token.as_bytes()) => "wrong token",
+            Some(_) => return next.run(request).await,
+        };
+        return ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+    }
+    next.run(request).await
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn openapi(State(state): State<Arc<ServerState>>) -> Json<serde_json::Value> {
+    Json(state.openapi.clone())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: see /openapi.json")
+}
+
+#[derive(Serialize)]
+struct ModelList<'a> {
+    models: Vec<&'a ModelInfo>,
+}
+
+async fn list_models(State(state): State<Arc<ServerState>>) -> Response {
+    let models = state.models.values().map(|m| &m.info).collect();
+    Json(ModelList { models }).into_response()
+}
+
+fn served<'a>(state: &'a ServerState, name: &str) -> Result<&'a ServedModel, ApiError> {
+    state.models.get(name).ok_or_else(|| {
+        let names: Vec<&str> = state.models.keys().map(String::as_str).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no model `{name}`; this server has {}", names.join(", ")),
+        )
+    })
+}
+
+/// A model and what its worker has done so far.
+#[derive(Serialize)]
+struct ModelStatus<'a> {
+    #[serde(flatten)]
+    info: &'a ModelInfo,
+    served: BatchCounts,
+}
+
+async fn model_info(
+    State(state): State<Arc<ServerState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let model = served(&state, &name)?;
+    Ok(Json(ModelStatus {
+        info: &model.info,
+        served: model.batcher.counts(),
+    })
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictQuery {
+    top: Option<usize>,
+}
+
+/// `{"texts": [...]}`, what a text model takes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextsRequest {
+    texts: Vec<String>,
+}
+
+/// `{"rows": [[...], ...]}`, what a tabular model takes. The numbers are kept as written and
+/// read with Rust's exact parser: serde_json's own (as Burn builds it, without
+/// `float_roundtrip`) can be one unit in the last place off, which would move a value at the
+/// edge of the model's range across it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RowsRequest {
+    rows: Vec<Vec<Box<serde_json::value::RawValue>>>,
+}
+
+impl RowsRequest {
+    fn numbers(self) -> Result<Vec<Vec<f64>>, ApiError> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                row.iter()
+                    .enumerate()
+                    .map(|(j, value)| {
+                        let text = value.get();
+                        // A JSON number is also a Rust float literal; strings, `null` and
+                        // the rest are not.
+                        text.parse::<f64>().map_err(|_| {
+                            ApiError::bad_request(format!("rows[{i}][{j}]: {text} is not a number"))
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A request's inputs as read from its body, each with the name its errors and its
+/// prediction carry.
+enum RawInputs {
+    Files(Vec<(String, Bytes)>),
+    Texts(Vec<String>),
+    Rows(Vec<Vec<f64>>),
+}
+
+impl RawInputs {
+    fn len(&self) -> usize {
+        match self {
+            RawInputs::Files(files) => files.len(),
+            RawInputs::Texts(texts) => texts.len(),
+            RawInputs::Rows(rows) => rows.len(),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        match self {
+            RawInputs::Files(files) => files.iter().map(|(name, _)| name.clone()).collect(),
+            RawInputs::Texts(texts) => (0..texts.len()).map(|i| format!("texts[{i}]")).collect(),
+            RawInputs::Rows(rows) => (0..rows.len()).map(|i| format!("rows[{i}]")).collect(),
+        }
+    }
+
+    /// The model inputs, through the app's one preprocessing path; the first input that
+    /// cannot be read is the error.
+    fn prepare(&self, preprocessing: &AppPreprocessing) -> Result<Vec<ModelInput>, String> {
+        let names = self.names();
+        let prepare = |i: usize, input: Input| -> Result<ModelInput, String> {
+            preprocessing.prepare(input).map_err(|e| match input {
+                // A file's error names it already.
+                Input::File { .. } => e,
+                _ => format!("{}: {e}", names[i]),
+            })
+        };
+        match self {
+            RawInputs::Files(files) => files
+                .iter()
+                .enumerate()
+                .map(|(i, (name, bytes))| {
+                    let name = Path::new(name);
+                    prepare(i, Input::File { name, bytes })
+                })
+                .collect(),
+            RawInputs::Texts(texts) => texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| prepare(i, Input::Text(text)))
+                .collect(),
+            RawInputs::Rows(rows) => rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| prepare(i, Input::Row(row)))
+                .collect(),
+        }
+    }
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// The body, or 413 when it is over the limit (400 when it cannot be read).
+async fn body_bytes(request: Request) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::new(e.status(), e.body_text()))
+}
+
+/// Every part of a multipart body as a file, named by its file name (else its field name).
+async fn multipart_files(request: Request) -> Result<Vec<(String, Bytes)>, ApiError> {
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let mut files = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(e.status(), e.body_text()))?
+    {
+        let name = field
+            .file_name()
+            .or(field.name())
+            .map_or_else(|| format!("part {}", files.len() + 1), str::to_string);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::new(e.status(), format!("{name}: {}", e.body_text())))?;
+        files.push((name, bytes));
+        if files.len() > MAX_INPUTS {
+            break;
+        }
+    }
+    Ok(files)
+}
+
+/// A JSON body of type `T`, or 400 saying where it is wrong.
+fn json_body<T: for<'de> Deserialize<'de>>(bytes: &[u8], expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!("the body is not the JSON {expected} this model takes: {e}"))
+    })
+}
+
+/// Reads the inputs the model's app takes from the request.
+async fn read_inputs(kind: InputKind, request: Request) -> Result<RawInputs, ApiError> {
+    let multipart = is_multipart(request.headers());
+    let inputs = match kind {
+        InputKind::Image | InputKind::Wav => {
+            let what = if kind == InputKind::Image {
+                "a PNG or JPEG image"
+            } else {
+                "a WAV file"
+            };
+            if multipart {
+                RawInputs::Files(multipart_files(request).await?)
+            } else {
+                let body = body_bytes(request).await?;
+                if body.is_empty() {
+                    return Err(ApiError::bad_request(format!(
+                        "the body is empty: send {what} as the body, or one or more as \
+                         multipart/form-data"
+                    )));
+                }
+                RawInputs::Files(vec![("body".to_string(), body)])
+            }
+        }
+        InputKind::Text | InputKind::Row if multipart => {
+            return Err(ApiError::bad_request(
+                "this model takes a JSON body, not multipart/form-data",
+            ));
+        }
+        InputKind::Text => {
+            let body = body_bytes(request).await?;
+            RawInputs::Texts(json_body::<TextsRequest>(&body, r#"{"texts": ["..."]}"#)?.texts)
+        }
+        InputKind::Row => {
+            let body = body_bytes(request).await?;
+            RawInputs::Rows(json_body::<RowsRequest>(&body, r#"{"rows": [[1.0, 2.0]]}"#)?.numbers()?)
+        }
+    };
+    match inputs.len() {
+        0 => Err(ApiError::bad_request("no inputs: send at least one")),
+        n if n > MAX_INPUTS => Err(ApiError::bad_request(format!(
+            "more than {MAX_INPUTS} inputs in one request; split it"
+        ))),
+        _ => Ok(inputs),
+    }
+}
+
+/// One class and its probability.
+#[derive(Serialize)]
+struct ClassProbability {
+    class: String,
+    probability: f32,
+}
+
+/// What the model says about one input: the most probable classes, or regression values.
+#[derive(Serialize)]
+struct PredictionBody {
+    input: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top: Option<Vec<ClassProbability>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<Vec<f32>>,
+}
+
+#[derive(Serialize)]
+struct PredictResponse {
+    model: String,
+    predictions: Vec<PredictionBody>,
+}
+
+async fn predict(
+    State(state): State<Arc<ServerState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
+    request: Request<Body>,
+) -> Result<Response, ApiError> {
+    let model = served(&state, &name)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let top = query.top.unwrap_or(DEFAULT_TOP);
+    if !(1..=MAX_TOP).contains(&top) {
+        return Err(ApiError::bad_request(format!(
+            "top must be between 1 and {MAX_TOP}"
+        )));
+    }
+    // From here the worker waits for this request (up to its maximum wait) before running a
+    // batch without it.
+    let arrival = model.batcher.arriving();
+    let inputs = read_inputs(model.info.input, request).await?;
+    let names = inputs.names();
+    // Decoding images and computing MFCCs is CPU work: on the blocking pool, in parallel
+    // with other requests, while the model's worker runs forward passes.
+    let preprocessing = model.preprocessing.clone();
+    let prepared = tokio::task::spawn_blocking(move || inputs.prepare(&preprocessing))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::bad_request)?;
+    let outputs = model.batcher.predict(arrival, prepared).await.map_err(|e| match e {
+        BatchError::Busy => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model's queue is full; retry shortly",
+        ),
+        BatchError::Stopped => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+        }
+        BatchError::Failed(reason) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, reason),
+    })?;
+    let predictions = names
+        .into_iter()
+        .zip(outputs)
+        .map(|(input, output)| match output.top(top) {
+            Output::Classes(classes) => PredictionBody {
+                input,
+                top: Some(
+                    classes
+                        .into_iter()
+                        .map(|(class, probability)| ClassProbability { class, probability })
+                        .collect(),
+                ),
+                values: None,
+            },
+            Output::Values(values) => PredictionBody {
+                input,
+                top: None,
+                values: Some(values),
+            },
+        })
+        .collect();
+    Ok(Json(PredictResponse {
+        model: name,
+        predictions,
+    })
+    .into_response())
+}

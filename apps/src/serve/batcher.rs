@@ -1,0 +1,228 @@
+//! Dynamic batching: requests to one model queue for its worker thread, which gathers what is
+//! waiting into one forward pass, up to a maximum batch. While other requests are on their way
+//! (accepted, their inputs being decoded) it waits for them, at most a maximum time; when none
+//! is, it runs at once, so a lone client pays no wait. The model lives on that thread, off the
+//! async runtime's threads: a forward pass is CPU work that would stall every other connection.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::predictor::{ModelInput, Output, Predictor};
+
+/// How requests are gathered into forward passes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchPolicy {
+    /// Inputs in one forward pass, at most (1: no batching). A request with more inputs runs
+    /// alone.
+    pub max_batch: usize,
+    /// How long the first request of a batch waits for requests on their way when fewer than
+    /// `max_batch` inputs are queued.
+    pub max_wait: Duration,
+    /// Requests waiting for the worker, at most; more are refused (503) rather than queued
+    /// without bound.
+    pub queue: usize,
+}
+
+/// Why a request got no outputs.
+#[derive(Debug, PartialEq)]
+pub enum BatchError {
+    /// The queue is full.
+    Busy,
+    /// The worker is gone (the server is stopping).
+    Stopped,
+    /// The forward pass failed (or panicked), with the reason.
+    Failed(String),
+}
+
+/// What a model's worker has done since the server started: with batching, fewer forward
+/// passes than requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BatchCounts {
+    pub requests: u64,
+    pub inputs: u64,
+    pub forward_passes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    inputs: AtomicU64,
+    forward_passes: AtomicU64,
+    /// Requests accepted whose inputs are still being prepared: worth waiting for.
+    arriving: AtomicUsize,
+}
+
+/// A request on its way to the queue, counted as arriving until it is queued or given up.
+pub struct Arrival {
+    counters: Arc<Counters>,
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        self.counters.arriving.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How often a worker waiting for arriving requests looks again whether any still are.
+const WAIT_STEP: Duration = Duration::from_micros(200);
+
+struct Job {
+    inputs: Vec<ModelInput>,
+    reply: oneshot::Sender<Result<Vec<Output>, BatchError>>,
+}
+
+/// The sending side of one model's worker; dropping it stops the worker once the queue is
+/// empty.
+pub struct Batcher {
+    /// `None` only while dropping.
+    jobs: Option<SyncSender<Job>>,
+    worker: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl Batcher {
+    /// Starts the worker thread that owns `predictor`.
+    pub fn spawn(name: &str, predictor: Predictor, policy: BatchPolicy) -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::sync_channel(policy.queue.max(1));
+        let counters = Arc::new(Counters::default());
+        let worker_counters = counters.clone();
+        let worker = std::thread::Builder::new()
+            .name(format!("model {name}"))
+            .spawn(move || run(predictor, queue, policy, &worker_counters))?;
+        Ok(Self {
+            jobs: Some(jobs),
+            worker: Some(worker),
+            counters,
+        })
+    }
+
+    pub fn counts(&self) -> BatchCounts {
+        let c = &self.counters;
+        BatchCounts {
+            requests: c.requests.load(Ordering::Relaxed),
+            inputs: c.inputs.load(Ordering::Relaxed),
+            forward_passes: c.forward_passes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Announces a request whose inputs are being prepared, so that the worker waits for it.
+    pub fn arriving(&self) -> Arrival {
+        self.counters.arriving.fetch_add(1, Ordering::SeqCst);
+        Arrival {
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// The outputs for `inputs` of the request `arrival` announced, once a forward pass that
+    /// includes them has run.
+    pub async fn predict(
+        &self,
+        arrival: Arrival,
+        inputs: Vec<ModelInput>,
+    ) -> Result<Vec<Output>, BatchError> {
+        let (reply, outputs) = oneshot::channel();
+        let queued = self
+            .jobs
+            .as_ref()
+            .ok_or(BatchError::Stopped)?
+            .try_send(Job { inputs, reply });
+        // Queued (or refused): no longer on its way.
+        drop(arrival);
+        queued.map_err(|e| match e {
+            TrySendError::Full(_) => BatchError::Busy,
+            TrySendError::Disconnected(_) => BatchError::Stopped,
+        })?;
+        outputs.await.map_err(|_| BatchError::Stopped)?
+    }
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        // Closing the queue ends the worker's loop after the jobs already queued; wait for it so
+        // that no forward pass outlives the server.
+        drop(self.jobs.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn run(predictor: Predictor, queue: Receiver<Job>, policy: BatchPolicy, counters: &Counters) {
+    // As in the apps' binaries, so that a prediction here is theirs to the bit.
+    zoo_models::cpu::flush_subnormals_to_zero();
+    while let Ok(first) = queue.recv() {
+        let mut rows = first.inputs.len();
+        let mut jobs = vec![first];
+        let deadline = Instant::now() + policy.max_wait;
+        while rows < policy.max_batch {
+            // What is already queued joins at once; then, while requests are on their way,
+            // wait for them until the deadline.
+            let next = match queue.try_recv() {
+                Ok(job) => Ok(job),
+                Err(_) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() || counters.arriving.load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    // In short steps, so that a batch whose stragglers turned out to be bad
+                    // requests does not wait out the whole deadline.
+                    queue.recv_timeout(left.min(WAIT_STEP))
+                }
+            };
+            match next {
+                Ok(job) => {
+                    rows += job.inputs.len();
+                    jobs.push(job);
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        counters.requests.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        counters.inputs.fetch_add(rows as u64, Ordering::Relaxed);
+        counters.forward_passes.fetch_add(1, Ordering::Relaxed);
+        run_batch(&predictor, jobs);
+    }
+}
+
+/// One forward pass over every job's inputs; each job gets its own outputs back.
+fn run_batch(predictor: &Predictor, jobs: Vec<Job>) {
+    let mut inputs = Vec::with_capacity(jobs.iter().map(|j| j.inputs.len()).sum());
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        replies.push((job.inputs.len(), job.reply));
+        inputs.extend(job.inputs);
+    }
+    // A panic in Burn must cost this batch, not the worker: later requests still get served.
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| predictor.predict(&inputs)))
+        .map_err(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown");
+            format!("the forward pass panicked: {reason}")
+        })
+        .and_then(|outputs| outputs.map_err(|e| format!("{e:#}")));
+    match result {
+        Ok(outputs) => {
+            let mut outputs = outputs.into_iter();
+            for (count, reply) in replies {
+                // A client that went away has dropped its receiver; nothing to do.
+                let _ = reply.send(Ok(outputs.by_ref().take(count).collect()));
+            }
+        }
+        Err(reason) => {
+            for (_, reply) in replies {
+                let _ = reply.send(Err(BatchError::Failed(reason.clone())));
+            }
+        }
+    }
+}

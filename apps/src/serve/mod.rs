@@ -1,0 +1,235 @@
+//! `zoo-serve`: saved models of any app over HTTP, with dynamic batching and a page to try
+//! them. [`api::router`] builds the whole service (tests call it in-process); [`run`] binds it,
+//! serves until SIGTERM or Ctrl-C, and drains the requests in flight.
+
+pub mod api;
+pub mod batcher;
+pub mod openapi;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use zoo_models::backend::BackendKind;
+
+use crate::predictor::Predictor;
+use api::{ModelInfo, ServedModel, ServerState};
+use batcher::{BatchPolicy, Batcher};
+
+/// The environment variable holding the bearer token.
+pub const TOKEN_VARIABLE: &str = "BURN_ZOO_TOKEN";
+/// Tokens shorter than this are refused: a guessable token protects nothing.
+pub const MIN_TOKEN_LENGTH: usize = 16;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "zoo-serve",
+    about = "Serve saved models over HTTP: a JSON API with dynamic batching, and a page to try them at /"
+)]
+pub struct ServeArgs {
+    /// A model folder written by any app's `train` (its `--out`), served as
+    /// /v1/models/<folder name>; `NAME=DIR` picks the name. Repeatable.
+    #[arg(long = "model", required = true, value_parser = parse_model_spec)]
+    pub models: Vec<ModelSpec>,
+    /// Backend the models run on.
+    #[arg(long, default_value_t = BackendKind::default_for_build())]
+    pub backend: BackendKind,
+    /// Address and port to listen on. Any address but loopback needs a token (the
+    /// BURN_ZOO_TOKEN environment variable, or --token-file).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// A file holding the bearer token API requests must carry (instead of BURN_ZOO_TOKEN).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Inputs gathered into one forward pass, at most; 1 turns batching off.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_batch: u32,
+    /// Milliseconds a request waits for others to join its batch.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub max_wait_ms: u64,
+    /// Largest request body, in MiB; larger ones get 413.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_body_mib: u32,
+}
+
+/// `--model [NAME=]DIR`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// Model names are URL path segments: letters, digits, `.`, `_` and `-`.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn parse_model_spec(text: &str) -> Result<ModelSpec, String> {
+    let (name, dir) = match text.split_once('=') {
+        Some((name, dir)) => (name.to_string(), PathBuf::from(dir)),
+        None => {
+            let dir = PathBuf::from(text);
+            let name = absolute_name(&dir)
+                .ok_or_else(|| format!("`{text}` has no folder name; use NAME=DIR"))?;
+            (name, dir)
+        }
+    };
+    if !valid_name(&name) {
+        return Err(format!(
+            "model name `{name}`: use letters, digits, `.`, `_` and `-` (NAME=DIR picks one)"
+        ));
+    }
+    Ok(ModelSpec { name, dir })
+}
+
+/// The folder's own name, after resolving `.` and `..`.
+fn absolute_name(dir: &Path) -> Option<String> {
+    let resolved = crate::cli::absolute(dir);
+    Some(resolved.file_name()?.to_string_lossy().into_owned())
+}
+
+impl ServeArgs {
+    pub fn batch_policy(&self) -> BatchPolicy {
+        BatchPolicy {
+            max_batch: self.max_batch as usize,
+            max_wait: Duration::from_millis(self.max_wait_ms),
+            queue: QUEUE_LENGTH,
+        }
+    }
+
+    pub fn max_body(&self) -> usize {
+        self.max_body_mib as usize * 1024 * 1024
+    }
+
+    /// The token from `--token-file` or the environment; required unless the address is
+    /// loopback.
+    pub fn token(&self) -> anyhow::Result<Option<String>> {
+        let from_env = std::env::var(TOKEN_VARIABLE).ok();
+        let token = match (&self.token_file, from_env) {
+            (Some(_), Some(_)) => {
+                bail!("both {TOKEN_VARIABLE} and --token-file give a token; keep one")
+            }
+            (Some(path), None) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read the token", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, token) => token.map(|t| t.trim().to_string()),
+        };
+        match token {
+            Some(token) if token.chars().count() < MIN_TOKEN_LENGTH => bail!(
+                "the token is {} characters; use at least {MIN_TOKEN_LENGTH} (e.g. `openssl rand \
+                 -hex 32`)",
+                token.chars().count()
+            ),
+            None if !self.bind.ip().is_loopback() => bail!(
+                "serving on {} (not loopback) needs a token: set {TOKEN_VARIABLE} or pass \
+                 --token-file FILE; clients then send `Authorization: Bearer TOKEN`",
+                self.bind
+            ),
+            token => Ok(token),
+        }
+    }
+}
+
+/// Requests waiting for one model's worker, at most, before 503.
+pub const QUEUE_LENGTH: usize = 4096;
+
+/// Loads every model onto `backend`'s device and starts its worker: the server's state.
+pub fn load_models(
+    specs: &[ModelSpec],
+    backend: BackendKind,
+    policy: BatchPolicy,
+    token: Option<String>,
+) -> anyhow::Result<ServerState> {
+    let device = backend.device()?;
+    let mut models = BTreeMap::new();
+    for spec in specs {
+        if models.contains_key(&spec.name) {
+            bail!(
+                "two models are named `{}`; name them with NAME=DIR",
+                spec.name
+            );
+        }
+        let predictor = Predictor::load(&spec.dir, &device)
+            .with_context(|| format!("model `{}`", spec.name))?;
+        let info = ModelInfo::new(&spec.name, &predictor);
+        let preprocessing = predictor.preprocessing.clone();
+        let batcher = Batcher::spawn(&spec.name, predictor, policy)?;
+        models.insert(
+            spec.name.clone(),
+            ServedModel::new(info, preprocessing, batcher),
+        );
+    }
+    let infos: Vec<&ModelInfo> = models.values().map(|m| &m.info).collect();
+    let openapi = openapi::document(&infos, token.is_some());
+    Ok(ServerState {
+        models,
+        openapi,
+        token,
+    })
+}
+
+/// Serves until SIGTERM or Ctrl-C, then stops accepting connections, finishes the requests in
+/// flight and returns.
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let token = args.token()?;
+    let state = load_models(&args.models, args.backend, args.batch_policy(), token)?;
+    let names: Vec<String> = state.models.keys().cloned().collect();
+    let app = api::router(state, args.max_body());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        let address = listener.local_addr()?;
+        // The first line of standard output is the address (with port 0, the one picked).
+        println!("listening on http://{address}");
+        eprintln!(
+            "serving {} on {} (batches of up to {}, {} ms wait); the page is at http://{address}/",
+            names.join(", "),
+            args.backend,
+            args.max_batch,
+            args.max_wait_ms
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop_signal())
+            .await
+            .context("the server failed")
+    })?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    eprintln!("stopping: finishing the requests in flight");
+}

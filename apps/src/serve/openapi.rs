@@ -1,0 +1,272 @@
+//! The OpenAPI 3 document at `/openapi.json`, built from the models served: each model's
+//! predict endpoint gets its own path with exactly the bodies its app takes, and every
+//! response the handlers can give is listed.
+
+use serde_json::{Value, json};
+
+use super::api::{DEFAULT_TOP, MAX_INPUTS, MAX_TOP, ModelInfo};
+use crate::predictor::InputKind;
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    })
+}
+
+fn json_response(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
+    })
+}
+
+/// The request bodies a model's predict endpoint takes.
+fn request_body(model: &ModelInfo) -> Value {
+    let files = |media: &[&str], what: &str| {
+        let mut content = serde_json::Map::new();
+        for media in media {
+            content.insert(
+                media.to_string(),
+                json!({ "schema": { "type": "string", "format": "binary" } }),
+            );
+        }
+        content.insert(
+            "multipart/form-data".into(),
+            json!({
+                "schema": {
+                    "type": "object",
+                    "description": format!("one or more {what}, each part one file"),
+                    "minProperties": 1,
+                    "maxProperties": MAX_INPUTS,
+                    "additionalProperties": { "type": "string", "format": "binary" }
+                }
+            }),
+        );
+        json!({
+            "required": true,
+            "description": format!("{what}: the body itself, or multipart/form-data parts"),
+            "content": content
+        })
+    };
+    match model.input {
+        InputKind::Image => files(
+            &["image/png", "image/jpeg", "application/octet-stream"],
+            "PNG or JPEG images",
+        ),
+        InputKind::Wav => files(&["audio/wav", "application/octet-stream"], "WAV files"),
+        InputKind::Text => json!({
+            "required": true,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Texts" } } }
+        }),
+        InputKind::Row => json!({
+            "required": true,
+            "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["rows"],
+                "additionalProperties": false,
+                "properties": { "rows": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_INPUTS,
+                    "description": "one row of feature values per input",
+                    "items": {
+                        "type": "array",
+                        "minItems": model.n_inputs,
+                        "maxItems": model.n_inputs,
+                        "items": {
+                            "type": "number",
+                            "minimum": model.value_range.map_or(f64::MIN, |r| r.0),
+                            "maximum": model.value_range.map_or(f64::MAX, |r| r.1)
+                        }
+                    }
+                } }
+            } } }
+        }),
+    }
+}
+
+fn predict_operation(model: &ModelInfo, secured: bool) -> Value {
+    let mut responses = json!({
+        "200": json_response("the predictions, one per input, in order", "Predictions"),
+        "400": error_response("an input that cannot be read: malformed JSON, a corrupt image, a file that is not a WAV, the wrong number of features, no inputs, or too many"),
+        "404": error_response("no such model"),
+        "413": error_response("the body is over the server's size limit"),
+        "500": error_response("the forward pass failed"),
+        "503": error_response("the model's queue is full, or the server is stopping"),
+    });
+    if secured {
+        responses["401"] = error_response("no token, or the wrong one");
+    }
+    let classes = if model.classes.is_empty() {
+        "regression values".to_string()
+    } else {
+        format!("the most probable of its classes ({})", model.classes.join(", "))
+    };
+    json!({
+        "summary": format!("Predict with `{}` ({} {} of {})", model.name, model.app, model.model, match model.input {
+            InputKind::Image => "images",
+            InputKind::Text => "texts",
+            InputKind::Wav => "WAV files",
+            InputKind::Row => "rows of numbers",
+        }),
+        "description": format!("Returns {classes} for each input."),
+        "operationId": format!("predict_{}", model.name.replace(['.', '-'], "_")),
+        // Tagged by what the endpoint takes: a schema can say "binary" but not "a PNG", so a
+        // schema-driven fuzzer's random bytes are rightly refused by the `image` and `wav` ones.
+        "tags": [serde_json::to_value(model.input).expect("an enum of names")],
+        "parameters": [{
+            "name": "top",
+            "in": "query",
+            "required": false,
+            "description": "classes listed per input, most probable first",
+            "schema": { "type": "integer", "minimum": 1, "maximum": MAX_TOP, "default": DEFAULT_TOP }
+        }],
+        "requestBody": request_body(model),
+        "responses": responses
+    })
+}
+
+/// The document for `models`; `secured`: the `/v1/` endpoints need a bearer token.
+pub fn document(models: &[&ModelInfo], secured: bool) -> Value {
+    let unauthorized = |mut responses: Value| {
+        if secured {
+            responses["401"] = error_response("no token, or the wrong one");
+        }
+        responses
+    };
+    let mut paths = json!({
+        "/": { "get": {
+            "summary": "The page to try the models in a browser",
+            "operationId": "page",
+            "responses": { "200": { "description": "the page", "content": { "text/html": { "schema": { "type": "string" } } } } }
+        } },
+        "/healthz": { "get": {
+            "summary": "Whether the server is up",
+            "operationId": "health",
+            "responses": { "200": {
+                "description": "it is",
+                "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["status"],
+                    "properties": { "status": { "type": "string", "enum": ["ok"] } }
+                } } }
+            } }
+        } },
+        "/openapi.json": { "get": {
+            "summary": "This document",
+            "operationId": "openapi",
+            "responses": { "200": { "description": "the OpenAPI document", "content": { "application/json": { "schema": { "type": "object" } } } } }
+        } },
+        "/v1/models": { "get": {
+            "summary": "The models served",
+            "operationId": "list_models",
+            "responses": unauthorized(json!({ "200": json_response("every model", "ModelList") }))
+        } },
+        "/v1/models/{name}": { "get": {
+            "summary": "One model",
+            "operationId": "model_info",
+            "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "responses": unauthorized(json!({
+                "200": json_response("the model", "Model"),
+                "404": error_response("no such model")
+            }))
+        } }
+    });
+    for model in models {
+        paths[format!("/v1/models/{}/predict", model.name)] =
+            json!({ "post": predict_operation(model, secured) });
+    }
+    let mut document = json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "zoo-serve",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "burn-zoo's saved models over HTTP. Errors are JSON objects with an `error` message."
+        },
+        "paths": paths,
+        "components": { "schemas": {
+            "Error": {
+                "type": "object", "required": ["error"],
+                "properties": { "error": { "type": "string" } }
+            },
+            "Texts": {
+                "type": "object", "required": ["texts"], "additionalProperties": false,
+                "properties": { "texts": {
+                    "type": "array", "minItems": 1, "maxItems": MAX_INPUTS,
+                    "items": { "type": "string" }
+                } }
+            },
+            "Model": {
+                "type": "object",
+                "required": ["name", "app", "input", "task", "classes", "model", "n_inputs"],
+                "properties": {
+                    "name": { "type": "string" },
+                    "app": { "type": "string", "enum": ["image-classifier", "text-classifier", "audio-classifier", "tabular"] },
+                    "input": { "type": "string", "enum": ["image", "text", "wav", "row"] },
+                    "task": { "type": "string", "enum": ["multiclass", "binary", "regression"] },
+                    "classes": { "type": "array", "items": { "type": "string" } },
+                    "model": { "type": "string", "enum": ["linear", "logistic", "mlp", "cnn"] },
+                    "n_inputs": { "type": "integer" },
+                    "served": {
+                        "type": "object",
+                        "description": "what the model's worker has done since the server started (GET /v1/models/{name} only)",
+                        "required": ["requests", "inputs", "forward_passes"],
+                        "properties": {
+                            "requests": { "type": "integer" },
+                            "inputs": { "type": "integer" },
+                            "forward_passes": { "type": "integer" }
+                        }
+                    },
+                    "value_range": {
+                        "type": "array", "minItems": 2, "maxItems": 2, "items": { "type": "number" },
+                        "description": "the smallest and largest feature value the model takes (row models only)"
+                    },
+                    "image": {
+                        "type": "object", "required": ["color", "height", "width"],
+                        "properties": {
+                            "color": { "type": "string", "enum": ["gray", "rgb"] },
+                            "height": { "type": "integer" },
+                            "width": { "type": "integer" }
+                        }
+                    }
+                }
+            },
+            "ModelList": {
+                "type": "object", "required": ["models"],
+                "properties": { "models": { "type": "array", "items": { "$ref": "#/components/schemas/Model" } } }
+            },
+            "Predictions": {
+                "type": "object", "required": ["model", "predictions"],
+                "properties": {
+                    "model": { "type": "string" },
+                    "predictions": { "type": "array", "items": {
+                        "type": "object", "required": ["input"],
+                        "properties": {
+                            "input": { "type": "string", "description": "the file's name, `body`, `texts[i]` or `rows[i]`" },
+                            "top": { "type": "array", "items": {
+                                "type": "object", "required": ["class", "probability"],
+                                "properties": {
+                                    "class": { "type": "string" },
+                                    "probability": { "type": "number", "minimum": 0, "maximum": 1 }
+                                }
+                            } },
+                            "values": { "type": "array", "items": { "type": "number" } }
+                        }
+                    } }
+                }
+            }
+        } }
+    });
+    if secured {
+        document["components"]["securitySchemes"] =
+            json!({ "bearer": { "type": "http", "scheme": "bearer" } });
+        for path in ["/v1/models", "/v1/models/{name}"] {
+            document["paths"][path]["get"]["security"] = json!([{ "bearer": [] }]);
+        }
+        for model in models {
+            document["paths"][format!("/v1/models/{}/predict", model.name)]["post"]["security"] =
+                json!([{ "bearer": [] }]);
+        }
+    }
+    document
+}
