@@ -3,16 +3,19 @@
 number of concurrent clients, with and without dynamic batching.
 
     python bench/serve_load.py --model mlp=runs/mnist-mlp --model cnn=runs/mnist-cnn
+    python bench/serve_load.py --backend wgpu --warm-up 30 --model mlp=runs/mnist-mlp ...
 
 Each model folder is an `image-classifier` run on MNIST; every request POSTs the same 28x28 PNG
 (MNIST test image 0). For each batching setting a fresh server is started, warmed up, then wrk
 runs for --seconds at each client count (wrk stops at that time, so every run is bounded).
-"Without batching" is `--max-batch 1`: one forward pass per request. Needs `wrk` (Debian: `apt-get
-install wrk`) and a release build of zoo-serve and image-classifier.
+"Without batching" is `--max-batch 1`: one forward pass per request. The mean batch (inputs per
+forward pass during a run) comes from the server's counters. Needs `wrk` (Debian: `apt-get
+install wrk`) and a release build of zoo-serve.
 """
 
 import argparse
 import gzip
+import json
 import os
 import re
 import signal
@@ -20,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,7 +60,7 @@ def seconds(text):
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
 
 
-def wrk(url, clients, duration, env):
+def wrk(url, clients, duration, env, warm_up=False):
     threads = min(2, clients)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{clients}", f"-d{duration}s", "--latency", "-s", env["ZOO_LUA"], url],
@@ -66,9 +70,16 @@ def wrk(url, clients, duration, env):
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    if errors or socket_errors:
+    # A warm-up may time out while wgpu compiles its kernels; a measured run may not.
+    if (errors or socket_errors) and not warm_up:
         sys.exit(f"wrk saw errors at {clients} clients:\n{out}")
     return rps, seconds(latency["50"]), seconds(latency["99"])
+
+
+def served(base, name):
+    """The model's counters: requests, inputs and forward passes so far."""
+    with urllib.request.urlopen(f"{base}/v1/models/{name}") as response:
+        return json.load(response)["served"]
 
 
 def main():
@@ -79,6 +90,8 @@ def main():
     parser.add_argument("--max-batch", type=int, default=64, help="the batched setting")
     parser.add_argument("--max-wait-ms", type=int, default=2)
     parser.add_argument("--backend", default="flex")
+    parser.add_argument("--warm-up", type=int, default=2,
+                        help="seconds of load before measuring (wgpu compiles shaders per batch size)")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument(
         "--zoo-serve",
@@ -103,26 +116,31 @@ def main():
             server.stdout.readline()
             for model in args.model:
                 name = model.split("=", 1)[0]
-                url = f"http://127.0.0.1:{args.port}/v1/models/{name}/predict"
-                wrk(url, max(clients), 2, env)  # warm-up
+                base = f"http://127.0.0.1:{args.port}"
+                url = f"{base}/v1/models/{name}/predict"
+                wrk(url, max(clients), args.warm_up, env, warm_up=True)
                 for c in clients:
+                    before = served(base, name)
                     rps, p50, p99 = wrk(url, c, args.seconds, env)
-                    rows.append((name, batching, c, rps, p50, p99))
+                    after = served(base, name)
+                    batch = (after["inputs"] - before["inputs"]) / max(1, after["forward_passes"] - before["forward_passes"])
+                    rows.append((name, batching, c, rps, p50, p99, batch))
                     print(f"{name:>6} batching {batching:>3} {c:>3} clients: {rps:8.0f} req/s  "
-                          f"p50 {p50 * 1e3:7.2f} ms  p99 {p99 * 1e3:7.2f} ms", flush=True)
+                          f"p50 {p50 * 1e3:7.2f} ms  p99 {p99 * 1e3:7.2f} ms  mean batch {batch:5.1f}", flush=True)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait()
 
-    print("\n| model | clients | batching off: req/s | p50 | p99 | batching on: req/s | p50 | p99 | speed-up |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\n{args.backend}, batching on: up to {args.max_batch} inputs, {args.max_wait_ms} ms wait")
+    print("| model | clients | off: req/s | p50 | p99 | on: req/s | p50 | p99 | mean batch | speed-up |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for model in args.model:
         name = model.split("=", 1)[0]
         for c in clients:
             off = next(r for r in rows if r[0] == name and r[1] == "off" and r[2] == c)
             on = next(r for r in rows if r[0] == name and r[1] == "on" and r[2] == c)
             print(f"| {name} | {c} | {off[3]:,.0f} | {off[4] * 1e3:.2f} ms | {off[5] * 1e3:.2f} ms "
-                  f"| {on[3]:,.0f} | {on[4] * 1e3:.2f} ms | {on[5] * 1e3:.2f} ms | {on[3] / off[3]:.1f}x |")
+                  f"| {on[3]:,.0f} | {on[4] * 1e3:.2f} ms | {on[5] * 1e3:.2f} ms | {on[6]:.1f} | {on[3] / off[3]:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ use crate::audio::clips::{
 use crate::audio::mfcc::MfccConfig;
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::error::LoadError;
-use crate::predictor::{Input, Predictor};
+use crate::predictor::Predictor;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::{DataSplit, ExampleId};
 
@@ -463,21 +463,11 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
 /// For each file, the most probable classes with their probabilities, most probable first.
 pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Vec<(String, f32)>>> {
     let predictor = Predictor::from(command.saved.load::<AudioPreprocessing>(APP)?);
-    let mut inputs = Vec::new();
-    for file in &command.files {
-        let bytes =
-            std::fs::read(file).map_err(|e| LoadError::new(file, format!("cannot read: {e}")))?;
-        let input = Input::File {
-            name: file,
-            bytes: &bytes,
-        };
-        inputs.push(
-            predictor
-                .preprocessing
-                .prepare(input)
-                .map_err(anyhow::Error::msg)?,
-        );
-    }
+    let inputs = command
+        .files
+        .iter()
+        .map(|file| predictor.preprocessing.prepare_file(file))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(predictor
         .predict(&inputs)?
         .into_iter()

@@ -10,7 +10,7 @@ use zoo_models::prelude::*;
 
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir, parse_size};
 use crate::error::LoadError;
-use crate::predictor::{Input, ModelInput, Predictor};
+use crate::predictor::{ModelInput, Predictor};
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::DataSplit;
 use crate::vision::folder::{self, FolderOptions, SizePolicy};
@@ -513,19 +513,8 @@ pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>
                 inputs.push(ModelInput::Dense(scaling.inputs(pixels)));
             }
         } else {
-            let bytes = std::fs::read(file)
-                .map_err(|e| LoadError::new(file, format!("cannot read: {e}")))?;
-            let input = Input::File {
-                name: file,
-                bytes: &bytes,
-            };
             names.push(file.display().to_string());
-            inputs.push(
-                predictor
-                    .preprocessing
-                    .prepare(input)
-                    .map_err(anyhow::Error::msg)?,
-            );
+            inputs.push(predictor.preprocessing.prepare_file(file)?);
         }
     }
     Ok(names

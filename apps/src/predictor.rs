@@ -37,7 +37,10 @@ pub enum InputKind {
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
     /// A file's bytes (an image or a WAV file); `name` is the path errors show.
-    File { name: &'a Path, bytes: &'a [u8] },
+    File {
+        name: &'a Path,
+        bytes: &'a [u8],
+    },
     Text(&'a str),
     /// Feature values, read as f64 so that range checks are exact; the model takes f32.
     Row(&'a [f64]),
@@ -145,12 +148,14 @@ impl AppPreprocessing {
     pub fn prepare(&self, input: Input) -> Result<ModelInput, String> {
         let text = |e: LoadError| e.to_string();
         match (self, input) {
-            (AppPreprocessing::Image(p), Input::File { name, bytes }) => {
-                p.image_input(name, bytes).map(ModelInput::Dense).map_err(text)
-            }
-            (AppPreprocessing::Audio(p), Input::File { name, bytes }) => {
-                p.clip_input(name, bytes).map(ModelInput::Dense).map_err(text)
-            }
+            (AppPreprocessing::Image(p), Input::File { name, bytes }) => p
+                .image_input(name, bytes)
+                .map(ModelInput::Dense)
+                .map_err(text),
+            (AppPreprocessing::Audio(p), Input::File { name, bytes }) => p
+                .clip_input(name, bytes)
+                .map(ModelInput::Dense)
+                .map_err(text),
             (AppPreprocessing::Text(p), Input::Text(t)) => Ok(ModelInput::Sparse(p.text_input(t))),
             (AppPreprocessing::Tabular(p), Input::Row(row)) => {
                 p.row_input(row).map(ModelInput::Dense)
@@ -166,6 +171,17 @@ impl AppPreprocessing {
                 }
             )),
         }
+    }
+
+    /// The model input of the image or WAV file at `path`.
+    pub fn prepare_file(&self, path: &Path) -> anyhow::Result<ModelInput> {
+        let bytes =
+            std::fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+        let input = Input::File {
+            name: path,
+            bytes: &bytes,
+        };
+        self.prepare(input).map_err(anyhow::Error::msg)
     }
 
     /// A regression output in the target's own units.

@@ -723,7 +723,9 @@ impl TabularPreprocessing {
                 let spread = FEATURE_RANGE_STDS * std as f64;
                 (mean as f64 - spread, mean as f64 + spread)
             })
-            .fold((f64::MIN, f64::MAX), |(lo, hi), (l, h)| (lo.max(l), hi.min(h)))
+            .fold((f64::MIN, f64::MAX), |(lo, hi), (l, h)| {
+                (lo.max(l), hi.min(h))
+            })
     }
 
     /// The model input of one row of feature values: checked, then standardised as in
@@ -737,14 +739,18 @@ impl TabularPreprocessing {
             ));
         }
         let (lo, hi) = self.value_range();
-        if let Some((c, v)) = row.iter().enumerate().find(|(_, v)| !(lo..=hi).contains(*v)) {
+        if let Some((c, v)) = row
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(lo..=hi).contains(*v))
+        {
             return Err(format!(
                 "the value {v} of feature {c} is outside [{lo}, {hi}], the range this model \
                  takes ({FEATURE_RANGE_STDS:e} standard deviations of the training data)"
             ));
         }
-        let mut features = Features::new(row.iter().map(|&v| v as f32).collect(), n)
-            .map_err(|e| e.to_string())?;
+        let mut features =
+            Features::new(row.iter().map(|&v| v as f32).collect(), n).map_err(|e| e.to_string())?;
         self.features.transform(&mut features);
         Ok(features.values().to_vec())
     }

@@ -54,6 +54,7 @@ fn policy(max_batch: usize, max_wait_ms: u64) -> BatchPolicy {
         max_batch,
         max_wait: Duration::from_millis(max_wait_ms),
         queue: 64,
+        power_of_two_batches: false,
     }
 }
 
@@ -90,7 +91,12 @@ impl Reply {
 
     /// The error message of a JSON error response with `status`.
     fn error(&self, status: StatusCode) -> String {
-        assert_eq!(self.status, status, "{}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
         assert_eq!(self.content_type, "application/json");
         self.json()["error"].as_str().unwrap().to_string()
     }
@@ -195,7 +201,10 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
         let decoded = image::load_from_memory(&two).unwrap();
         let mut bytes = Vec::new();
         decoded
-            .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Jpeg,
+            )
             .unwrap();
         bytes
     };
@@ -217,12 +226,11 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
             &files[2],
         ],
     );
-    let (content_type, body) =
-        multipart(&[
-            ("seven.png", seven.as_slice()),
-            ("two.png", two.as_slice()),
-            ("two.jpg", jpeg.as_slice()),
-        ]);
+    let (content_type, body) = multipart(&[
+        ("seven.png", seven.as_slice()),
+        ("two.png", two.as_slice()),
+        ("two.jpg", jpeg.as_slice()),
+    ]);
     let reply = send(
         &router,
         post("/v1/models/digits/predict?top=4", &content_type, body),
@@ -235,7 +243,11 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
     // A raw PNG body is one input named `body`, predicted alike.
     let reply = send(
         &router,
-        post("/v1/models/digits/predict?top=4", "image/png", seven.clone()),
+        post(
+            "/v1/models/digits/predict?top=4",
+            "image/png",
+            seven.clone(),
+        ),
     )
     .await;
     assert_eq!(
@@ -250,13 +262,7 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
     ];
     let cli = run_app(
         TEXT,
-        &[
-            "predict",
-            "--model-dir",
-            &dir_of("sms"),
-            texts[0],
-            texts[1],
-        ],
+        &["predict", "--model-dir", &dir_of("sms"), texts[0], texts[1]],
     );
     let reply = send(
         &router,
@@ -272,7 +278,10 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
         .map(|(p, text)| {
             let top = &p["top"][0];
             let probability = top["probability"].as_f64().unwrap() as f32;
-            format!("{}\t{probability:.4}\t{text}", top["class"].as_str().unwrap())
+            format!(
+                "{}\t{probability:.4}\t{text}",
+                top["class"].as_str().unwrap()
+            )
         })
         .collect();
     assert_eq!(http, cli_lines(&cli));
@@ -294,27 +303,51 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
             &wavs[1],
         ],
     );
-    let bytes = [std::fs::read(&wavs[0]).unwrap(), std::fs::read(&wavs[1]).unwrap()];
+    let bytes = [
+        std::fs::read(&wavs[0]).unwrap(),
+        std::fs::read(&wavs[1]).unwrap(),
+    ];
     let (content_type, body) = multipart(&[
         ("low_x_3.wav", bytes[0].as_slice()),
         ("high_x_4.wav", bytes[1].as_slice()),
     ]);
-    let reply = send(&router, post("/v1/models/tones-model/predict", &content_type, body)).await;
+    let reply = send(
+        &router,
+        post("/v1/models/tones-model/predict", &content_type, body),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(ranked_lines(&reply.json(), &wavs), cli_lines(&cli));
     let reply = send(
         &router,
-        post("/v1/models/tones-model/predict", "audio/wav", bytes[1].clone()),
+        post(
+            "/v1/models/tones-model/predict",
+            "audio/wav",
+            bytes[1].clone(),
+        ),
     )
     .await;
-    assert_eq!(ranked_lines(&reply.json(), &wavs[1..]), cli_lines(&cli)[1..]);
+    assert_eq!(
+        ranked_lines(&reply.json(), &wavs[1..]),
+        cli_lines(&cli)[1..]
+    );
 
     // Rows: iris classes, and diabetes progression in the target's own units.
     let iris = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]];
-    let rows_file = write(scratch.path(), "iris.csv", b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n");
+    let rows_file = write(
+        scratch.path(),
+        "iris.csv",
+        b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n",
+    );
     let cli = run_app(
         TABULAR,
-        &["predict", "--model-dir", &dir_of("iris"), "--data", &rows_file],
+        &[
+            "predict",
+            "--model-dir",
+            &dir_of("iris"),
+            "--data",
+            &rows_file,
+        ],
     );
     let reply = send(
         &router,
@@ -339,7 +372,13 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
     let rows_file = write(scratch.path(), "patient.csv", patient.as_bytes());
     let cli = run_app(
         TABULAR,
-        &["predict", "--model-dir", &dir_of("diabetes"), "--data", &rows_file],
+        &[
+            "predict",
+            "--model-dir",
+            &dir_of("diabetes"),
+            "--data",
+            &rows_file,
+        ],
     );
     let row: Vec<f64> = patient.split(',').map(|v| v.parse().unwrap()).collect();
     let reply = send(
@@ -348,7 +387,9 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let value = reply.json()["predictions"][0]["values"][0].as_f64().unwrap() as f32;
+    let value = reply.json()["predictions"][0]["values"][0]
+        .as_f64()
+        .unwrap() as f32;
     assert_eq!(value.to_string(), cli.trim());
     assert!(
         (75.0..300.0).contains(&value),
@@ -360,7 +401,10 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
 async fn the_api_lists_its_models_and_documents_itself() {
     let router = server();
     let reply = send(&router, get("/healthz")).await;
-    assert_eq!((reply.status, reply.json()), (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        (reply.status, reply.json()),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
 
     let reply = send(&router, get("/v1/models")).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -391,14 +435,20 @@ async fn the_api_lists_its_models_and_documents_itself() {
     assert_eq!(digits["task"], "multiclass");
     assert_eq!(digits["model"], "mlp");
     assert_eq!(digits["n_inputs"], 784);
-    assert_eq!(digits["image"], json!({"color": "gray", "height": 28, "width": 28}));
+    assert_eq!(
+        digits["image"],
+        json!({"color": "gray", "height": 28, "width": 28})
+    );
     assert_eq!(
         digits["classes"],
         json!(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
     );
     assert_eq!(digits["served"]["requests"], 0);
     let diabetes = send(&router, get("/v1/models/diabetes")).await.json();
-    assert_eq!((diabetes["task"].clone(), diabetes["classes"].clone()), (json!("regression"), json!([])));
+    assert_eq!(
+        (diabetes["task"].clone(), diabetes["classes"].clone()),
+        (json!("regression"), json!([]))
+    );
 
     let document = send(&router, get("/openapi.json")).await.json();
     assert_eq!(document["openapi"], "3.0.3");
@@ -406,19 +456,29 @@ async fn the_api_lists_its_models_and_documents_itself() {
         let operation = &document["paths"][format!("/v1/models/{name}/predict")]["post"];
         assert!(operation["responses"]["200"].is_object(), "{name}");
     }
-    let digits_body = &document["paths"]["/v1/models/digits/predict"]["post"]["requestBody"]["content"];
+    let digits_body =
+        &document["paths"]["/v1/models/digits/predict"]["post"]["requestBody"]["content"];
     assert!(digits_body["image/png"].is_object() && digits_body["multipart/form-data"].is_object());
     let iris_rows = &document["paths"]["/v1/models/iris/predict"]["post"]["requestBody"]["content"]
         ["application/json"]["schema"]["properties"]["rows"]["items"];
-    assert_eq!((iris_rows["minItems"].clone(), iris_rows["maxItems"].clone()), (json!(4), json!(4)));
-    assert!(document["components"]["securitySchemes"].is_null(), "no token, no security");
+    assert_eq!(
+        (iris_rows["minItems"].clone(), iris_rows["maxItems"].clone()),
+        (json!(4), json!(4))
+    );
+    assert!(
+        document["components"]["securitySchemes"].is_null(),
+        "no token, no security"
+    );
 
     let reply = send(&router, get("/")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.content_type.starts_with("text/html"));
     let page = String::from_utf8(reply.body.to_vec()).unwrap();
     assert!(page.contains("<canvas id=\"canvas\""));
-    assert!(!page.contains("http://") && !page.contains("https://"), "self-contained: no CDN");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "self-contained: no CDN"
+    );
 }
 
 /// The response statuses `document` lists for `method path` (none if it lists no such
@@ -440,30 +500,137 @@ async fn bad_requests_get_json_errors_that_say_what_is_wrong_and_serving_goes_on
     let (content_type, empty_png) = multipart(&[("empty.png", b"".as_slice())]);
     let text_part = multipart(&[("a.txt", b"hi".as_slice())]);
     let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
-        ("/v1/models/{name}", get("/v1/models/nope"), StatusCode::NOT_FOUND, "no model `nope`"),
-        (digits, post("/v1/models/nope/predict", "image/png", seven.clone()), StatusCode::NOT_FOUND, "no model `nope`"),
-        (digits, post(digits, "image/png", b"\x89PNG\r\n\x1a\n garbage".to_vec()), StatusCode::BAD_REQUEST, "body: not a readable image"),
-        (digits, post(digits, "image/png", Vec::new()), StatusCode::BAD_REQUEST, "the body is empty"),
-        (digits, post(digits, &content_type, empty_png), StatusCode::BAD_REQUEST, "empty.png: not a readable image"),
-        (digits, post(&format!("{digits}?top=0"), "image/png", seven.clone()), StatusCode::BAD_REQUEST, "top must be between 1 and 10000"),
-        (digits, post(&format!("{digits}?top=many"), "image/png", seven.clone()), StatusCode::BAD_REQUEST, "invalid digit"),
-        (digits, post(digits, "image/png", vec![0u8; MAX_BODY + 1]), StatusCode::PAYLOAD_TOO_LARGE, "length limit"),
-        ("/v1/models/tones-model/predict", post("/v1/models/tones-model/predict", "audio/wav", seven.clone()), StatusCode::BAD_REQUEST, "body: not a valid WAV file"),
-        ("/v1/models/tones-model/predict", post("/v1/models/tones-model/predict", "audio/wav", wav[..60].to_vec()), StatusCode::BAD_REQUEST, "body: truncated"),
-        ("/v1/models/sms/predict", post("/v1/models/sms/predict", "application/json", "{\"texts\": [\"unclosed"), StatusCode::BAD_REQUEST, "not the JSON {\"texts\""),
-        ("/v1/models/sms/predict", post_json("/v1/models/sms/predict", json!({"text": "hi"})), StatusCode::BAD_REQUEST, "unknown field `text`"),
-        ("/v1/models/sms/predict", post_json("/v1/models/sms/predict", json!({"texts": []})), StatusCode::BAD_REQUEST, "no inputs"),
-        ("/v1/models/sms/predict", post_json("/v1/models/sms/predict", json!({"texts": vec!["a"; 1025]})), StatusCode::BAD_REQUEST, "more than 1024 inputs"),
-        ("/v1/models/sms/predict", post("/v1/models/sms/predict", &text_part.0, text_part.1), StatusCode::BAD_REQUEST, "takes a JSON body"),
-        ("/v1/models/iris/predict", post_json("/v1/models/iris/predict", json!({"rows": [[1, 2, 3, 4], [1, 2, 3]]})), StatusCode::BAD_REQUEST, "rows[1]: 3 values, the model takes 4 features"),
-        ("/v1/models/iris/predict", post_json("/v1/models/iris/predict", json!({"rows": [[1, 2, 3, "x"]]})), StatusCode::BAD_REQUEST, "rows[0][3]: \"x\" is not a number"),
-        ("/v1/models/iris/predict", post_json("/v1/models/iris/predict", json!({"rows": [[1, 2, 3, 1e39]]})), StatusCode::BAD_REQUEST, "rows[0]: the value 1000000000000000000000000000000000000000 of feature 3 is outside"),
+        (
+            "/v1/models/{name}",
+            get("/v1/models/nope"),
+            StatusCode::NOT_FOUND,
+            "no model `nope`",
+        ),
+        (
+            digits,
+            post("/v1/models/nope/predict", "image/png", seven.clone()),
+            StatusCode::NOT_FOUND,
+            "no model `nope`",
+        ),
+        (
+            digits,
+            post(digits, "image/png", b"\x89PNG\r\n\x1a\n garbage".to_vec()),
+            StatusCode::BAD_REQUEST,
+            "body: not a readable image",
+        ),
+        (
+            digits,
+            post(digits, "image/png", Vec::new()),
+            StatusCode::BAD_REQUEST,
+            "the body is empty",
+        ),
+        (
+            digits,
+            post(digits, &content_type, empty_png),
+            StatusCode::BAD_REQUEST,
+            "empty.png: not a readable image",
+        ),
+        (
+            digits,
+            post(&format!("{digits}?top=0"), "image/png", seven.clone()),
+            StatusCode::BAD_REQUEST,
+            "top must be between 1 and 10000",
+        ),
+        (
+            digits,
+            post(&format!("{digits}?top=many"), "image/png", seven.clone()),
+            StatusCode::BAD_REQUEST,
+            "invalid digit",
+        ),
+        (
+            digits,
+            post(digits, "image/png", vec![0u8; MAX_BODY + 1]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "length limit",
+        ),
+        (
+            "/v1/models/tones-model/predict",
+            post("/v1/models/tones-model/predict", "audio/wav", seven.clone()),
+            StatusCode::BAD_REQUEST,
+            "body: not a valid WAV file",
+        ),
+        (
+            "/v1/models/tones-model/predict",
+            post(
+                "/v1/models/tones-model/predict",
+                "audio/wav",
+                wav[..60].to_vec(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "body: truncated",
+        ),
+        (
+            "/v1/models/sms/predict",
+            post(
+                "/v1/models/sms/predict",
+                "application/json",
+                "{\"texts\": [\"unclosed",
+            ),
+            StatusCode::BAD_REQUEST,
+            "not the JSON {\"texts\"",
+        ),
+        (
+            "/v1/models/sms/predict",
+            post_json("/v1/models/sms/predict", json!({"text": "hi"})),
+            StatusCode::BAD_REQUEST,
+            "unknown field `text`",
+        ),
+        (
+            "/v1/models/sms/predict",
+            post_json("/v1/models/sms/predict", json!({"texts": []})),
+            StatusCode::BAD_REQUEST,
+            "no inputs",
+        ),
+        (
+            "/v1/models/sms/predict",
+            post_json("/v1/models/sms/predict", json!({"texts": vec!["a"; 1025]})),
+            StatusCode::BAD_REQUEST,
+            "more than 1024 inputs",
+        ),
+        (
+            "/v1/models/sms/predict",
+            post("/v1/models/sms/predict", &text_part.0, text_part.1),
+            StatusCode::BAD_REQUEST,
+            "takes a JSON body",
+        ),
+        (
+            "/v1/models/iris/predict",
+            post_json(
+                "/v1/models/iris/predict",
+                json!({"rows": [[1, 2, 3, 4], [1, 2, 3]]}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "rows[1]: 3 values, the model takes 4 features",
+        ),
+        (
+            "/v1/models/iris/predict",
+            post_json("/v1/models/iris/predict", json!({"rows": [[1, 2, 3, "x"]]})),
+            StatusCode::BAD_REQUEST,
+            "rows[0][3]: \"x\" is not a number",
+        ),
+        (
+            "/v1/models/iris/predict",
+            post_json(
+                "/v1/models/iris/predict",
+                json!({"rows": [[1, 2, 3, 1e39]]}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "rows[0]: the value 1000000000000000000000000000000000000000 of feature 3 is outside",
+        ),
     ];
     for (path, request, status, phrase) in cases {
         let what = format!("{} {}", request.method(), request.uri());
         let reply = send(&router, request).await;
         let message = reply.error(status);
-        assert!(message.contains(phrase), "{what}: {message:?} should say {phrase:?}");
+        assert!(
+            message.contains(phrase),
+            "{what}: {message:?} should say {phrase:?}"
+        );
         assert!(
             documented(&document, "post", path).contains(&status.as_str().to_string())
                 || documented(&document, "get", path).contains(&status.as_str().to_string()),
@@ -475,8 +642,20 @@ async fn bad_requests_get_json_errors_that_say_what_is_wrong_and_serving_goes_on
     }
 
     let reply = send(&router, get("/no/such/page")).await;
-    assert!(reply.error(StatusCode::NOT_FOUND).contains("no such endpoint"));
-    let reply = send(&router, Request::builder().method(Method::DELETE).uri("/v1/models").body(Body::empty()).unwrap()).await;
+    assert!(
+        reply
+            .error(StatusCode::NOT_FOUND)
+            .contains("no such endpoint")
+    );
+    let reply = send(
+        &router,
+        Request::builder()
+            .method(Method::DELETE)
+            .uri("/v1/models")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -501,7 +680,8 @@ impl http_body::Body for CountingBody {
         }
         let n = self.left.min(CHUNK);
         self.left -= n;
-        self.pulled.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        self.pulled
+            .fetch_add(n, std::sync::atomic::Ordering::SeqCst);
         std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![0; n])))))
     }
 }
@@ -522,16 +702,24 @@ async fn a_50_mb_body_is_refused_without_being_read_whole() {
     let reply = send(&router, request).await;
     reply.error(StatusCode::PAYLOAD_TOO_LARGE);
     let read = pulled.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(read <= MAX_BODY + CHUNK, "read {read} bytes of a body over the {MAX_BODY}-byte limit");
+    assert!(
+        read <= MAX_BODY + CHUNK,
+        "read {read} bytes of a body over the {MAX_BODY}-byte limit"
+    );
 
     // Declared too large: refused before any of it is read.
     let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let request = Request::post("/v1/models/digits/predict")
         .header(header::CONTENT_TYPE, "image/png")
         .header(header::CONTENT_LENGTH, 50 << 20)
-        .body(Body::new(CountingBody { left: 50 << 20, pulled: pulled.clone() }))
+        .body(Body::new(CountingBody {
+            left: 50 << 20,
+            pulled: pulled.clone(),
+        }))
         .unwrap();
-    send(&router, request).await.error(StatusCode::PAYLOAD_TOO_LARGE);
+    send(&router, request)
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE);
     assert!(pulled.load(std::sync::atomic::Ordering::SeqCst) <= MAX_BODY + CHUNK);
 }
 
@@ -546,30 +734,70 @@ async fn sixteen_at_once(router: &Router) -> (Vec<(String, f64)>, Value) {
             let reply = send(&router, post("/v1/models/digits/predict", "image/png", png)).await;
             assert_eq!(reply.status, StatusCode::OK);
             let top = reply.json()["predictions"][0]["top"][0].clone();
-            (i, top["class"].as_str().unwrap().to_string(), top["probability"].as_f64().unwrap())
+            (
+                i,
+                top["class"].as_str().unwrap().to_string(),
+                top["probability"].as_f64().unwrap(),
+            )
         });
     }
     let mut results = tasks.join_all().await;
     results.sort_by_key(|r| r.0);
     let counts = send(router, get("/v1/models/digits")).await.json()["served"].clone();
-    (results.into_iter().map(|(_, c, p)| (c, p)).collect(), counts)
+    (
+        results.into_iter().map(|(_, c, p)| (c, p)).collect(),
+        counts,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_forward_passes_and_each_gets_its_own_answer() {
     let (unbatched, counts) = sixteen_at_once(&server_with(policy(1, 0), None)).await;
-    assert_eq!(counts, json!({"requests": 16, "inputs": 16, "forward_passes": 16}));
+    assert_eq!(
+        counts,
+        json!({"requests": 16, "inputs": 16, "forward_passes": 16})
+    );
     // A generous wait, so that all sixteen are queued before the first batch runs.
     let (batched, counts) = sixteen_at_once(&server_with(policy(64, 500), None)).await;
-    assert_eq!((counts["requests"].clone(), counts["inputs"].clone()), (json!(16), json!(16)));
+    assert_eq!(
+        (counts["requests"].clone(), counts["inputs"].clone()),
+        (json!(16), json!(16))
+    );
     let passes = counts["forward_passes"].as_u64().unwrap();
-    assert!(passes <= 4, "16 concurrent requests took {passes} forward passes");
+    assert!(
+        passes <= 4,
+        "16 concurrent requests took {passes} forward passes"
+    );
     for (i, (a, b)) in unbatched.iter().zip(&batched).enumerate() {
         assert_eq!(a.0, b.0, "image {i}");
-        assert!((a.1 - b.1).abs() < 1e-5, "image {i}: {} alone, {} in a batch", a.1, b.1);
+        assert!(
+            (a.1 - b.1).abs() < 1e-5,
+            "image {i}: {} alone, {} in a batch",
+            a.1,
+            b.1
+        );
+    }
+    // Padded to powers of two (as on wgpu): the copies change no answer.
+    let padded = BatchPolicy {
+        power_of_two_batches: true,
+        ..policy(64, 500)
+    };
+    let (answers, _) = sixteen_at_once(&server_with(padded, None)).await;
+    for (i, (a, b)) in unbatched.iter().zip(&answers).enumerate() {
+        assert_eq!(a.0, b.0, "image {i}");
+        assert!(
+            (a.1 - b.1).abs() < 1e-5,
+            "image {i}: {} alone, {} padded",
+            a.1,
+            b.1
+        );
     }
     let labels: Vec<String> = (0..16).map(|i| mnist_png(i).1.to_string()).collect();
-    let right = batched.iter().zip(&labels).filter(|(p, l)| &p.0 == *l).count();
+    let right = batched
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| &p.0 == *l)
+        .count();
     assert!(right >= 14, "{right}/16 right: {batched:?}");
 }
 
@@ -585,13 +813,24 @@ async fn a_token_guards_the_api_but_not_the_page_or_health() {
     };
     for uri in ["/v1/models", "/v1/models/digits"] {
         let reply = send(&router, get(uri)).await;
-        assert!(reply.error(StatusCode::UNAUTHORIZED).contains("Authorization: Bearer"));
+        assert!(
+            reply
+                .error(StatusCode::UNAUTHORIZED)
+                .contains("Authorization: Bearer")
+        );
         let reply = send(&router, authorized(uri, "0123456789abcdef-wrong")).await;
         assert_eq!(reply.error(StatusCode::UNAUTHORIZED), "wrong token");
-        assert_eq!(send(&router, authorized(uri, token)).await.status, StatusCode::OK);
+        assert_eq!(
+            send(&router, authorized(uri, token)).await.status,
+            StatusCode::OK
+        );
     }
     let (seven, _) = mnist_png(0);
-    let reply = send(&router, post("/v1/models/digits/predict", "image/png", seven.clone())).await;
+    let reply = send(
+        &router,
+        post("/v1/models/digits/predict", "image/png", seven.clone()),
+    )
+    .await;
     reply.error(StatusCode::UNAUTHORIZED);
     let request = Request::post("/v1/models/digits/predict")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
@@ -599,9 +838,16 @@ async fn a_token_guards_the_api_but_not_the_page_or_health() {
         .unwrap();
     assert_eq!(send(&router, request).await.status, StatusCode::OK);
     for open in ["/", "/healthz", "/openapi.json"] {
-        assert_eq!(send(&router, get(open)).await.status, StatusCode::OK, "{open}");
+        assert_eq!(
+            send(&router, get(open)).await.status,
+            StatusCode::OK,
+            "{open}"
+        );
     }
     let document = send(&router, get("/openapi.json")).await.json();
-    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     assert!(documented(&document, "get", "/v1/models").contains(&"401".to_string()));
 }

@@ -92,12 +92,20 @@ fn sigterm_answers_the_request_in_flight_then_exits_0() {
     let (status, body) = request.join().unwrap();
     assert_eq!(status, 200, "{body}");
     let response: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(response["predictions"][0]["top"][0]["class"], label.to_string());
+    assert_eq!(
+        response["predictions"][0]["top"][0]["class"],
+        label.to_string()
+    );
     let exit = server.child.wait().unwrap();
     assert_eq!(exit.code(), Some(0));
     // Stopped: new connections are refused.
     let agent = ureq::Agent::new_with_defaults();
-    assert!(agent.get(format!("http://{}/healthz", server.address)).call().is_err());
+    assert!(
+        agent
+            .get(format!("http://{}/healthz", server.address))
+            .call()
+            .is_err()
+    );
 }
 
 #[test]
@@ -110,7 +118,10 @@ fn serving_beyond_loopback_needs_a_token_from_the_environment_or_a_file() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("needs a token: set BURN_ZOO_TOKEN or pass --token-file"), "{stderr}");
+    assert!(
+        stderr.contains("needs a token: set BURN_ZOO_TOKEN or pass --token-file"),
+        "{stderr}"
+    );
 
     let output = Command::new(env!("CARGO_BIN_EXE_zoo-serve"))
         .args(["--model", &model, "--bind", "0.0.0.0:0"])
@@ -226,7 +237,10 @@ fn stroke(tab: &headless_chrome::Tab, origin: (f64, f64), size: f64, points: &[(
 
 /// The class the page shows first once the drawing is classified.
 fn classify_drawing(tab: &headless_chrome::Tab) -> String {
-    tab.find_element("#classify-drawing").unwrap().click().unwrap();
+    tab.find_element("#classify-drawing")
+        .unwrap()
+        .click()
+        .unwrap();
     tab.wait_for_element_with_custom_timeout(
         "#result .bar[data-top=true] .label",
         Duration::from_secs(30),
@@ -263,7 +277,11 @@ fn a_digit_drawn_on_the_page_is_classified_in_headless_chromium() {
         .wait_until_navigated()
         .unwrap();
     tab.wait_for_element("body[data-ready=true]").unwrap();
-    let model = tab.find_element("#model").unwrap().get_inner_text().unwrap();
+    let model = tab
+        .find_element("#model")
+        .unwrap()
+        .get_inner_text()
+        .unwrap();
     assert_eq!(model.trim(), "digits");
 
     let quad = tab
@@ -275,7 +293,12 @@ fn a_digit_drawn_on_the_page_is_classified_in_headless_chromium() {
     let (origin, size) = ((quad.top_left.x, quad.top_left.y), quad.width());
 
     // A one: a single upright stroke down the middle.
-    stroke(&tab, origin, size, &[(0.52, 0.18), (0.50, 0.5), (0.48, 0.82)]);
+    stroke(
+        &tab,
+        origin,
+        size,
+        &[(0.52, 0.18), (0.50, 0.5), (0.48, 0.82)],
+    );
     assert_eq!(classify_drawing(&tab), "1");
 
     // A zero: an upright ellipse.
@@ -351,5 +374,8 @@ fn a_schema_driven_fuzzer_finds_no_response_outside_the_openapi_document() {
         String::from_utf8_lossy(&output.stderr)
     );
     let summary = stdout.lines().rev().take(25).collect::<Vec<_>>();
-    eprintln!("{}", summary.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    eprintln!(
+        "{}",
+        summary.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
 }

@@ -45,8 +45,8 @@ pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
 /// Reads a WAV file as mono samples in [-1, 1]. The number of samples the header claims is
 /// checked against the file's size and [`MAX_WAV_SAMPLES`] before any is read.
 pub fn read_wav(path: &Path) -> Result<Audio, LoadError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
     let size = file
         .metadata()
         .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?

@@ -133,7 +133,13 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(ErrorBody { error: &self.message })).into_response();
+        let mut response = (
+            self.status,
+            Json(ErrorBody {
+                error: &self.message,
+            }),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -363,7 +369,11 @@ fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
 }
 
 /// The body, or 413 when it is over the limit (400 when it cannot be read).
@@ -403,7 +413,9 @@ async fn multipart_files(request: Request) -> Result<Vec<(String, Bytes)>, ApiEr
 /// A JSON body of type `T`, or 400 saying where it is wrong.
 fn json_body<T: for<'de> Deserialize<'de>>(bytes: &[u8], expected: &str) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(format!("the body is not the JSON {expected} this model takes: {e}"))
+        ApiError::bad_request(format!(
+            "the body is not the JSON {expected} this model takes: {e}"
+        ))
     })
 }
 
@@ -441,7 +453,9 @@ async fn read_inputs(kind: InputKind, request: Request) -> Result<RawInputs, Api
         }
         InputKind::Row => {
             let body = body_bytes(request).await?;
-            RawInputs::Rows(json_body::<RowsRequest>(&body, r#"{"rows": [[1.0, 2.0]]}"#)?.numbers()?)
+            RawInputs::Rows(
+                json_body::<RowsRequest>(&body, r#"{"rows": [[1.0, 2.0]]}"#)?.numbers()?,
+            )
         }
     };
     match inputs.len() {
@@ -502,16 +516,20 @@ async fn predict(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(ApiError::bad_request)?;
-    let outputs = model.batcher.predict(arrival, prepared).await.map_err(|e| match e {
-        BatchError::Busy => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the model's queue is full; retry shortly",
-        ),
-        BatchError::Stopped => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
-        }
-        BatchError::Failed(reason) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, reason),
-    })?;
+    let outputs = model
+        .batcher
+        .predict(arrival, prepared)
+        .await
+        .map_err(|e| match e {
+            BatchError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model's queue is full; retry shortly",
+            ),
+            BatchError::Stopped => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+            }
+            BatchError::Failed(reason) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, reason),
+        })?;
     let predictions = names
         .into_iter()
         .zip(outputs)

@@ -28,6 +28,9 @@ pub struct BatchPolicy {
     /// Requests waiting for the worker, at most; more are refused (503) rather than queued
     /// without bound.
     pub queue: usize,
+    /// Pad each batch to a power of two (repeating its first input) for backends that compile
+    /// kernels for each new input shape: wgpu then compiles for 7 batch sizes up to 64, not 64.
+    pub power_of_two_batches: bool,
 }
 
 /// Why a request got no outputs.
@@ -185,20 +188,36 @@ fn run(predictor: Predictor, queue: Receiver<Job>, policy: BatchPolicy, counters
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        counters.requests.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        counters
+            .requests
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         counters.inputs.fetch_add(rows as u64, Ordering::Relaxed);
         counters.forward_passes.fetch_add(1, Ordering::Relaxed);
-        run_batch(&predictor, jobs);
+        run_batch(&predictor, jobs, &policy);
     }
 }
 
+/// The batch size `n` inputs are padded to: the next power of two, unless that is past the
+/// largest batch already (a request alone can be larger).
+fn padded_size(n: usize, max_batch: usize) -> usize {
+    let padded = n.next_power_of_two();
+    if padded > max_batch.max(n) { n } else { padded }
+}
+
 /// One forward pass over every job's inputs; each job gets its own outputs back.
-fn run_batch(predictor: &Predictor, jobs: Vec<Job>) {
+fn run_batch(predictor: &Predictor, jobs: Vec<Job>, policy: &BatchPolicy) {
     let mut inputs = Vec::with_capacity(jobs.iter().map(|j| j.inputs.len()).sum());
     let mut replies = Vec::with_capacity(jobs.len());
     for job in jobs {
         replies.push((job.inputs.len(), job.reply));
         inputs.extend(job.inputs);
+    }
+    if policy.power_of_two_batches {
+        // Rows do not see each other in these models: the copies change no answer, and their
+        // outputs are never sent (the replies take the first outputs only).
+        let size = padded_size(inputs.len(), policy.max_batch);
+        let first = inputs[0].clone();
+        inputs.resize(size, first);
     }
     // A panic in Burn must cost this batch, not the worker: later requests still get served.
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| predictor.predict(&inputs)))
@@ -224,5 +243,18 @@ fn run_batch(predictor: &Predictor, jobs: Vec<Job>) {
                 let _ = reply.send(Err(BatchError::Failed(reason.clone())));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::padded_size;
+
+    #[test]
+    fn batches_are_padded_to_powers_of_two_within_the_largest_batch() {
+        let sizes: Vec<usize> = (1..=9).map(|n| padded_size(n, 64)).collect();
+        assert_eq!(sizes, [1, 2, 4, 4, 8, 8, 8, 8, 16]);
+        assert_eq!(padded_size(40, 48), 40, "not past the largest batch");
+        assert_eq!(padded_size(100, 64), 100, "a larger request runs as it is");
     }
 }

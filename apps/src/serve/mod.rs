@@ -102,6 +102,9 @@ impl ServeArgs {
             max_batch: self.max_batch as usize,
             max_wait: Duration::from_millis(self.max_wait_ms),
             queue: QUEUE_LENGTH,
+            // CubeCL compiles a kernel for each new input shape: seconds each on a software
+            // driver, so an unpadded batch size first seen under load stalls its requests.
+            power_of_two_batches: self.backend == BackendKind::Wgpu,
         }
     }
 

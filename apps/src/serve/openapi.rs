@@ -101,7 +101,10 @@ fn predict_operation(model: &ModelInfo, secured: bool) -> Value {
     let classes = if model.classes.is_empty() {
         "regression values".to_string()
     } else {
-        format!("the most probable of its classes ({})", model.classes.join(", "))
+        format!(
+            "the most probable of its classes ({})",
+            model.classes.join(", ")
+        )
     };
     json!({
         "summary": format!("Predict with `{}` ({} {} of {})", model.name, model.app, model.model, match model.input {

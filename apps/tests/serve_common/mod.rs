@@ -42,7 +42,14 @@ pub fn every_app(root: &Path) -> Vec<(String, PathBuf)> {
     mnist_mlp(env!("CARGO_BIN_EXE_image-classifier"), root, "digits");
     run_app(
         env!("CARGO_BIN_EXE_text-classifier"),
-        &["train", "--model", "logistic", "--quiet", "--out", &out("sms")],
+        &[
+            "train",
+            "--model",
+            "logistic",
+            "--quiet",
+            "--out",
+            &out("sms"),
+        ],
     );
     tones(&root.join("tones"));
     run_app(
@@ -63,11 +70,25 @@ pub fn every_app(root: &Path) -> Vec<(String, PathBuf)> {
     let tabular = env!("CARGO_BIN_EXE_tabular");
     run_app(
         tabular,
-        &["train", "--dataset", "iris", "--quiet", "--out", &out("iris")],
+        &[
+            "train",
+            "--dataset",
+            "iris",
+            "--quiet",
+            "--out",
+            &out("iris"),
+        ],
     );
     run_app(
         tabular,
-        &["train", "--dataset", "diabetes", "--quiet", "--out", &out("diabetes")],
+        &[
+            "train",
+            "--dataset",
+            "diabetes",
+            "--quiet",
+            "--out",
+            &out("diabetes"),
+        ],
     );
     ["digits", "sms", "tones-model", "iris", "diabetes"]
         .map(|name| (name.to_string(), root.join(name)))
