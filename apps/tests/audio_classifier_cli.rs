@@ -1,41 +1,17 @@
 //! The `audio-classifier` binary on bad recordings: an error naming the file, or with
 //! `--skip-bad` a warning and a model trained on the rest.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
+
+use common::tones;
 
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_audio-classifier"))
         .args(args)
         .output()
         .unwrap()
-}
-
-/// Tones of 300 Hz (`low`) and 1,200 Hz (`high`), ten of each, named `LABEL_x_N.wav`: takes
-/// 0-4 are the test set, as in FSDD.
-fn tones(dir: &Path) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    for (label, frequency) in [("low", 300.0), ("high", 1200.0)] {
-        for n in 0..10 {
-            let path = dir.join(format!("{label}_x_{n}.wav"));
-            let mut w = hound::WavWriter::create(path, spec).unwrap();
-            for i in 0..2400 {
-                let t = i as f32 / 8000.0;
-                w.write_sample(
-                    (8000.0
-                        * (2.0 * std::f32::consts::PI * frequency * (1.0 + 0.01 * n as f32) * t)
-                            .sin()) as i16,
-                )
-                .unwrap();
-            }
-            w.finalize().unwrap();
-        }
-    }
 }
 
 #[test]

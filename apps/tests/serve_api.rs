@@ -1,7 +1,7 @@
 //! `zoo-serve`'s API in-process (the `Router` through `tower::ServiceExt::oneshot`, no socket):
 //! every endpoint, every error, predictions equal to each app's `predict` command, batching.
 
-mod serve_common;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -10,9 +10,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
+use common::{every_app, mnist_png, run_app};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use serve_common::{every_app, mnist_png, run_app};
 use tower::ServiceExt;
 use zoo_apps::serve::batcher::BatchPolicy;
 use zoo_apps::serve::{ModelSpec, api, load_models};
@@ -175,6 +175,21 @@ fn ranked_lines(response: &Value, names: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// `class\tprobability` of each prediction's most probable class, as `text-classifier` and
+/// `tabular` print them.
+fn best_classes(response: &Value) -> Vec<String> {
+    response["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let top = &p["top"][0];
+            let probability = top["probability"].as_f64().unwrap() as f32;
+            format!("{}\t{probability:.4}", top["class"].as_str().unwrap())
+        })
+        .collect()
+}
+
 fn cli_lines(stdout: &str) -> Vec<String> {
     stdout.lines().map(str::to_string).collect()
 }
@@ -270,19 +285,10 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let http: Vec<String> = reply.json()["predictions"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let http: Vec<String> = best_classes(&reply.json())
+        .into_iter()
         .zip(texts)
-        .map(|(p, text)| {
-            let top = &p["top"][0];
-            let probability = top["probability"].as_f64().unwrap() as f32;
-            format!(
-                "{}\t{probability:.4}\t{text}",
-                top["class"].as_str().unwrap()
-            )
-        })
+        .map(|(best, text)| format!("{best}\t{text}"))
         .collect();
     assert_eq!(http, cli_lines(&cli));
     assert!(cli.starts_with("spam\t") && cli.lines().nth(1).unwrap().starts_with("ham\t"));
@@ -355,17 +361,7 @@ async fn every_app_predicts_over_http_what_its_predict_command_prints() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let http: Vec<String> = reply.json()["predictions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let top = &p["top"][0];
-            let probability = top["probability"].as_f64().unwrap() as f32;
-            format!("{}\t{probability:.4}", top["class"].as_str().unwrap())
-        })
-        .collect();
-    assert_eq!(http, cli_lines(&cli));
+    assert_eq!(best_classes(&reply.json()), cli_lines(&cli));
 
     // The first patient of the bundled (raw, unscaled) diabetes data; progression 151.
     let patient = "59,2,32.1,101.0,157,93.2,38.0,4.0,4.8598,87";
@@ -750,6 +746,19 @@ async fn sixteen_at_once(router: &Router) -> (Vec<(String, f64)>, Value) {
     )
 }
 
+/// Each image's class is the same and its probability within 1e-5 `alone` and `other`wise.
+fn assert_same_answers(alone: &[(String, f64)], other: &[(String, f64)], how: &str) {
+    for (i, (a, b)) in alone.iter().zip(other).enumerate() {
+        assert_eq!(a.0, b.0, "image {i}");
+        assert!(
+            (a.1 - b.1).abs() < 1e-5,
+            "image {i}: {} alone, {} {how}",
+            a.1,
+            b.1
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_forward_passes_and_each_gets_its_own_answer() {
     let (unbatched, counts) = sixteen_at_once(&server_with(policy(1, 0), None)).await;
@@ -768,30 +777,14 @@ async fn concurrent_requests_share_forward_passes_and_each_gets_its_own_answer()
         passes <= 4,
         "16 concurrent requests took {passes} forward passes"
     );
-    for (i, (a, b)) in unbatched.iter().zip(&batched).enumerate() {
-        assert_eq!(a.0, b.0, "image {i}");
-        assert!(
-            (a.1 - b.1).abs() < 1e-5,
-            "image {i}: {} alone, {} in a batch",
-            a.1,
-            b.1
-        );
-    }
+    assert_same_answers(&unbatched, &batched, "in a batch");
     // Padded to powers of two (as on wgpu): the copies change no answer.
     let padded = BatchPolicy {
         power_of_two_batches: true,
         ..policy(64, 500)
     };
     let (answers, _) = sixteen_at_once(&server_with(padded, None)).await;
-    for (i, (a, b)) in unbatched.iter().zip(&answers).enumerate() {
-        assert_eq!(a.0, b.0, "image {i}");
-        assert!(
-            (a.1 - b.1).abs() < 1e-5,
-            "image {i}: {} alone, {} padded",
-            a.1,
-            b.1
-        );
-    }
+    assert_same_answers(&unbatched, &answers, "padded");
     let labels: Vec<String> = (0..16).map(|i| mnist_png(i).1.to_string()).collect();
     let right = batched
         .iter()

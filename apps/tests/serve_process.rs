@@ -1,14 +1,14 @@
 //! Real `zoo-serve` processes: the page driven in headless Chromium, SIGTERM while a request
 //! is in flight, and the refusal to serve beyond loopback without a token.
 
-mod serve_common;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serve_common::{Server, every_app, mnist_mlp, mnist_png};
+use common::{Server, every_app, mnist_mlp, mnist_png};
 
 /// The MNIST MLP every test here serves, trained once.
 fn digits() -> &'static Path {

@@ -1,5 +1,5 @@
-//! Helpers shared by the `zoo-serve` tests: models trained by the apps' own binaries, and
-//! inputs for them.
+//! Helpers shared by the apps' tests: models trained by the apps' own binaries, inputs for
+//! them, and `zoo-serve` processes.
 
 #![allow(dead_code)] // Each test file uses its own part.
 
