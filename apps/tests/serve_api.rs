@@ -48,6 +48,7 @@ fn models() -> &'static Models {
 }
 
 const MAX_BODY: usize = 1 << 20;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn policy(max_batch: usize, max_wait_ms: u64) -> BatchPolicy {
     BatchPolicy {
@@ -66,7 +67,13 @@ fn server_with(policy: BatchPolicy, token: Option<&str>) -> Router {
         token.map(str::to_string),
     )
     .unwrap();
-    api::router(state, MAX_BODY)
+    api::router(
+        state,
+        api::RequestLimits {
+            max_body: MAX_BODY,
+            timeout: REQUEST_TIMEOUT,
+        },
+    )
 }
 
 fn server() -> Router {
@@ -717,6 +724,40 @@ async fn a_50_mb_body_is_refused_without_being_read_whole() {
         .await
         .error(StatusCode::PAYLOAD_TOO_LARGE);
     assert!(pulled.load(std::sync::atomic::Ordering::SeqCst) <= MAX_BODY + CHUNK);
+}
+
+/// A body that never sends a byte.
+struct SilentBody;
+
+impl http_body::Body for SilentBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_gets_408_in_time() {
+    let router = server();
+    let started = std::time::Instant::now();
+    let request = Request::post("/v1/models/digits/predict")
+        .header(header::CONTENT_TYPE, "image/png")
+        .body(Body::new(SilentBody))
+        .unwrap();
+    let message = send(&router, request)
+        .await
+        .error(StatusCode::REQUEST_TIMEOUT);
+    assert!(message.contains("no response within 2.0 s"), "{message}");
+    assert!(started.elapsed() < REQUEST_TIMEOUT * 3);
+    let document = send(&router, get("/openapi.json")).await.json();
+    assert!(
+        documented(&document, "post", "/v1/models/digits/predict").contains(&"408".to_string())
+    );
 }
 
 /// Sends 16 single-image requests at once; returns each reply's top class and probability,

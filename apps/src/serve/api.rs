@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -149,9 +150,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The API and the page, with a body limit of `max_body` bytes (larger bodies get 413 once
-/// that many bytes have been read, or at once when their length is declared).
-pub fn router(state: ServerState, max_body: usize) -> Router {
+/// What one request may take.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLimits {
+    /// Bytes of body: larger bodies get 413 once that many bytes have been read, or at once
+    /// when their length is declared.
+    pub max_body: usize,
+    /// Time from the request's head to its response, reading the body included: a client
+    /// that sends its body slowly, or never, gets 408 rather than holding a connection (and a
+    /// stopping server) forever.
+    pub timeout: Duration,
+}
+
+/// The API and the page.
+pub fn router(state: ServerState, limits: RequestLimits) -> Router {
     let state = Arc::new(state);
     let api = Router::new()
         .route("/v1/models", get(list_models))
@@ -164,9 +176,24 @@ pub fn router(state: ServerState, max_body: usize) -> Router {
         .route("/openapi.json", get(openapi))
         .merge(api)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(limits.max_body))
+        .layer(middleware::from_fn_with_state(limits.timeout, time_limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "no response within {:.1} s (a body that is slow to arrive counts)",
+                limit.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// A panic in a handler (there should be none) becomes a 500 with a JSON body; the server

@@ -212,12 +212,10 @@ fn run_batch(predictor: &Predictor, jobs: Vec<Job>, policy: &BatchPolicy) {
         replies.push((job.inputs.len(), job.reply));
         inputs.extend(job.inputs);
     }
-    if policy.power_of_two_batches {
+    if let (true, Some(first)) = (policy.power_of_two_batches, inputs.first().cloned()) {
         // Rows do not see each other in these models: the copies change no answer, and their
         // outputs are never sent (the replies take the first outputs only).
-        let size = padded_size(inputs.len(), policy.max_batch);
-        let first = inputs[0].clone();
-        inputs.resize(size, first);
+        inputs.resize(padded_size(inputs.len(), policy.max_batch), first);
     }
     // A panic in Burn must cost this batch, not the worker: later requests still get served.
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| predictor.predict(&inputs)))

@@ -16,7 +16,7 @@ use clap::Parser;
 use zoo_models::backend::BackendKind;
 
 use crate::predictor::Predictor;
-use api::{ModelInfo, ServedModel, ServerState};
+use api::{ModelInfo, RequestLimits, ServedModel, ServerState};
 use batcher::{BatchPolicy, Batcher};
 
 /// The environment variable holding the bearer token.
@@ -47,12 +47,15 @@ pub struct ServeArgs {
     /// Inputs gathered into one forward pass, at most; 1 turns batching off.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_batch: u32,
-    /// Milliseconds a request waits for others to join its batch.
+    /// Milliseconds a batch waits, at most, for requests still being read or decoded.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub max_wait_ms: u64,
     /// Largest request body, in MiB; larger ones get 413.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_body_mib: u32,
+    /// Seconds a request may take, reading its body included; slower ones get 408.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_s: u64,
 }
 
 /// `--model [NAME=]DIR`.
@@ -108,8 +111,11 @@ impl ServeArgs {
         }
     }
 
-    pub fn max_body(&self) -> usize {
-        self.max_body_mib as usize * 1024 * 1024
+    pub fn request_limits(&self) -> RequestLimits {
+        RequestLimits {
+            max_body: self.max_body_mib as usize * 1024 * 1024,
+            timeout: Duration::from_secs(self.request_timeout_s),
+        }
     }
 
     /// The token from `--token-file` or the environment; required unless the address is
@@ -188,7 +194,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let token = args.token()?;
     let state = load_models(&args.models, args.backend, args.batch_policy(), token)?;
     let names: Vec<String> = state.models.keys().cloned().collect();
-    let app = api::router(state, args.max_body());
+    let app = api::router(state, args.request_limits());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -91,6 +91,7 @@ fn predict_operation(model: &ModelInfo, secured: bool) -> Value {
         "200": json_response("the predictions, one per input, in order", "Predictions"),
         "400": error_response("an input that cannot be read: malformed JSON, a corrupt image, a file that is not a WAV, the wrong number of features, no inputs, or too many"),
         "404": error_response("no such model"),
+        "408": error_response("no response within the server's time limit (reading the body included)"),
         "413": error_response("the body is over the server's size limit"),
         "500": error_response("the forward pass failed"),
         "503": error_response("the model's queue is full, or the server is stopping"),
