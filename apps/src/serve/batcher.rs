@@ -131,17 +131,17 @@ impl Batcher {
         inputs: Vec<ModelInput>,
     ) -> Result<Vec<Output>, BatchError> {
         let (reply, outputs) = oneshot::channel();
-        let queued = self
-            .jobs
+        // No longer on its way once queued. Counted off just before, not after: a worker that
+        // took this job at once and still saw it arriving would wait for it in vain.
+        drop(arrival);
+        self.jobs
             .as_ref()
             .ok_or(BatchError::Stopped)?
-            .try_send(Job { inputs, reply });
-        // Queued (or refused): no longer on its way.
-        drop(arrival);
-        queued.map_err(|e| match e {
-            TrySendError::Full(_) => BatchError::Busy,
-            TrySendError::Disconnected(_) => BatchError::Stopped,
-        })?;
+            .try_send(Job { inputs, reply })
+            .map_err(|e| match e {
+                TrySendError::Full(_) => BatchError::Busy,
+                TrySendError::Disconnected(_) => BatchError::Stopped,
+            })?;
         outputs.await.map_err(|_| BatchError::Stopped)?
     }
 }
