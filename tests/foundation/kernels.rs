@@ -11,7 +11,7 @@ use rand::Rng;
 use zoo_models::backend::BackendKind;
 use zoo_models::cnn::SmallCnnConfig;
 use zoo_models::kernels;
-use zoo_tests::{cpu_backends, rng, wgpu_device};
+use zoo_tests::{cpu_backends, exclusive_rng, rng, wgpu_device};
 
 /// `[batch, channels, height, width]` of an input, and the block's output channels.
 #[derive(Clone, Copy, Debug)]
@@ -228,16 +228,19 @@ fn check_random_blocks(seed: u64, values: Values) {
 
 #[test]
 fn fused_block_matches_conv2d_relu_max_pool_with_exact_ties() {
+    let _rng = exclusive_rng();
     check_random_blocks(1, Values::SmallIntegers);
 }
 
 #[test]
 fn fused_block_matches_on_continuous_values() {
+    let _rng = exclusive_rng();
     check_random_blocks(2, Values::Continuous);
 }
 
 #[test]
 fn fused_block_clips_negative_only_windows_and_passes_no_gradient_through_them() {
+    let _rng = exclusive_rng();
     let case = Case {
         batch: 3,
         channels: 3,
@@ -268,6 +271,7 @@ fn fused_block_clips_negative_only_windows_and_passes_no_gradient_through_them()
 
 #[test]
 fn fused_block_propagates_nan_like_burn_on_flex() {
+    let _rng = exclusive_rng();
     let case = Case {
         batch: 2,
         channels: 3,
@@ -336,6 +340,7 @@ fn pool_outcome(
 
 #[test]
 fn max_pool_matches_burns_max_pool2d_with_ties_and_odd_sizes() {
+    let _rng = exclusive_rng();
     for (k, case) in cases(5).into_iter().enumerate() {
         let mut rng = rng(500 + k as u64);
         // Few distinct values: most windows hold ties, some hold only negatives.
@@ -366,6 +371,7 @@ fn max_pool_matches_burns_max_pool2d_with_ties_and_odd_sizes() {
 
 #[test]
 fn max_pool_follows_flex_nan_rule() {
+    let _rng = exclusive_rng();
     let shape = [2, 2, 4, 5];
     let mut values = data(shape, &mut rng(6), Values::SmallIntegers)
         .try_to_vec::<f32>()
@@ -385,6 +391,7 @@ fn max_pool_follows_flex_nan_rule() {
 
 #[test]
 fn kernels_apply_only_where_they_compute_the_same_thing() {
+    let _rng = exclusive_rng();
     let x = |device: &Device| Tensor::<4>::ones([1, 2, 4, 4], device);
     let conv = |device: &Device, config: Conv2dConfig| config.init(device);
     let same_3x3 = Conv2dConfig::new([2, 3], [3, 3]).with_padding(PaddingConfig2d::Same);
@@ -433,6 +440,7 @@ fn kernels_apply_only_where_they_compute_the_same_thing() {
 
 #[test]
 fn the_cnn_runs_every_block_through_the_fused_kernel_on_flex() {
+    let _rng = exclusive_rng();
     // MNIST's and the MFCC app's shapes, odd sizes included (13 MFCC rows).
     for (channels, height, width) in [(1, 28, 28), (1, 13, 40), (3, 8, 8)] {
         let config = SmallCnnConfig::new(channels, height, width, 10);
