@@ -12,7 +12,7 @@ use zoo_models::data::{Examples, Features, TargetData};
 pub fn cpu_backends() -> Vec<(BackendKind, Device)> {
     BackendKind::compiled()
         .into_iter()
-        .filter(|b| *b != BackendKind::Wgpu)
+        .filter(|b| matches!(b, BackendKind::Ndarray | BackendKind::Flex))
         .map(|b| (b, b.device().expect("CPU backends always have a device")))
         .collect()
 }

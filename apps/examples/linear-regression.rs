@@ -60,7 +60,7 @@ fn synthetic(samples: usize, noise: f32, seed: u64) -> Examples {
 
 /// Fits the model and returns the recovered `(weights, bias)`.
 fn run(args: &Args) -> anyhow::Result<(Vec<f32>, f32)> {
-    let device = args.runtime.backend.device()?;
+    let device = args.runtime.device()?;
     let data = synthetic(args.samples, args.noise, args.runtime.seed);
     let task = Task::Regression { n_outputs: 1 };
     let config = ModelConfig::Linear(LinearRegressionConfig::new(TRUE_WEIGHTS.len()));
@@ -81,7 +81,7 @@ fn run(args: &Args) -> anyhow::Result<(Vec<f32>, f32)> {
 }
 
 fn main() -> std::process::ExitCode {
-    exit_code(run(&Args::parse()).map(print_table))
+    exit_code(|| run(&Args::parse()).map(print_table))
 }
 
 fn print_table((weights, bias): (Vec<f32>, f32)) {

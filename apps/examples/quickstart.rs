@@ -34,7 +34,7 @@ struct Args {
 
 /// Trains and evaluates; returns the test loss and accuracy.
 fn run(args: &Args) -> anyhow::Result<(f64, f64)> {
-    let device = args.runtime.backend.device()?;
+    let device = args.runtime.device()?;
     let seed = args.runtime.seed;
     let path = args
         .data
@@ -92,10 +92,12 @@ fn run(args: &Args) -> anyhow::Result<(f64, f64)> {
 }
 
 fn main() -> std::process::ExitCode {
-    exit_code(run(&Args::parse()).map(|(loss, accuracy)| {
-        // print(f"Loss: {loss}, Accuracy: {accuracy}")
-        println!("Loss: {loss:.4}, Accuracy: {accuracy:.4}");
-    }))
+    exit_code(|| {
+        run(&Args::parse()).map(|(loss, accuracy)| {
+            // print(f"Loss: {loss}, Accuracy: {accuracy}")
+            println!("Loss: {loss:.4}, Accuracy: {accuracy:.4}");
+        })
+    })
 }
 
 #[cfg(test)]

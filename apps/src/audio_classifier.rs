@@ -317,8 +317,10 @@ fn examples(
 pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     let backend = command.runtime.backend;
     let seed = command.runtime.seed;
-    // An unusable backend fails before any file is read.
-    backend.device()?;
+    // Unusable devices fail before any file is read.
+    let devices = command
+        .runtime
+        .training_devices(command.train.devices as usize)?;
     let fit_config = command.train.fit_config(command.model.fit_defaults(), seed);
     fit_config.validate()?;
     let mfcc = command.features.mfcc();
@@ -429,7 +431,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     })?;
     let out = command.train.out_dir(APP, command.model.name());
     let fit_config = command.train.checkpointing(fit_config, &out)?;
-    let metrics = fit_test_and_save(manifest, &data_split, &fit_config, backend, &out)?;
+    let metrics = fit_test_and_save(manifest, &data_split, &fit_config, &devices, &out)?;
     Ok((metrics, out))
 }
 

@@ -35,6 +35,9 @@ pub struct Cli {
     /// takes) instead of the zoo's fused kernels, to measure what the kernels bring.
     #[arg(long)]
     pub burn_layers: bool,
+    /// With --remote: measure a zoo-device-server's device too (backend `remote`).
+    #[command(flatten)]
+    pub remote: crate::cli::RemoteArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,6 +87,7 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
         rounds: cli.rounds,
         round_seconds: cli.round_seconds,
     };
+    cli.remote.use_servers()?;
     let asked = if cli.backends.is_empty() {
         BackendKind::compiled()
     } else {

@@ -18,6 +18,9 @@ pub struct Cli {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With --remote: compare a zoo-device-server's device with the local ones too.
+    #[command(flatten)]
+    pub remote: crate::cli::RemoteArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,6 +71,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<Report> {
         let names: Vec<_> = cases().iter().map(|c| c.name).collect();
         anyhow::bail!("no such case; the cases are {}", names.join(", "));
     }
+    cli.remote.use_servers()?;
     let mut backends = Vec::new();
     let mut devices = Vec::new();
     for backend in BackendKind::ALL {

@@ -11,6 +11,7 @@ use clap::{ArgMatches, Args, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 use zoo_models::backend::BackendKind;
 use zoo_models::data::Holdout;
+use zoo_models::prelude::Device;
 use zoo_models::store::{read_json, write_json_atomic};
 use zoo_models::train::{
     ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig, request_stop,
@@ -18,15 +19,96 @@ use zoo_models::train::{
 
 use crate::report::{Preprocessing, SavedModel};
 
-/// `--backend` and `--seed`.
+/// `--backend` (with `--remote` and `--remote-device`) and `--seed`.
 #[derive(Args, Debug, Clone)]
 pub struct RuntimeArgs {
-    /// Backend to run on: ndarray, flex or wgpu (default: the fastest compiled CPU backend).
+    /// Backend to run on: ndarray, flex, wgpu, or remote (a zoo-device-server's device; built
+    /// with `--features remote`) [default: the fastest compiled CPU backend].
     #[arg(long, default_value_t = BackendKind::default_for_build())]
     pub backend: BackendKind,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Seed for weight initialisation, data splits and shuffling.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+impl RuntimeArgs {
+    /// The device to run on (for `--backend remote`, connected).
+    pub fn device(&self) -> anyhow::Result<Device> {
+        self.use_remote_servers()?;
+        Ok(self.backend.device()?)
+    }
+
+    /// The `n` devices of a training run: the first holds the model; with more, each
+    /// mini-batch is split across them (data-parallel).
+    pub fn training_devices(&self, n: usize) -> anyhow::Result<TrainingDevices> {
+        if n > 1 && self.remote.remote_device != 0 {
+            bail!("--devices uses the servers' devices in order; leave --remote-device out");
+        }
+        self.use_remote_servers()?;
+        let mut replicas = self.backend.devices(n)?;
+        let main = replicas.remove(0);
+        Ok(TrainingDevices {
+            backend: self.backend,
+            main,
+            replicas,
+        })
+    }
+
+    fn use_remote_servers(&self) -> anyhow::Result<()> {
+        self.remote.use_for(self.backend)
+    }
+}
+
+/// `--remote` and `--remote-device`: where `--backend remote` runs.
+#[derive(Args, Debug, Clone)]
+pub struct RemoteArgs {
+    /// With --backend remote: the zoo-device-server to run on, as ws://HOST:PORT; repeat it to
+    /// train on the devices of several servers (--devices). A server's token comes from
+    /// BURN_ZOO_TOKEN.
+    #[arg(long = "remote", value_name = "ws://HOST:PORT")]
+    pub servers: Vec<String>,
+    /// With --backend remote: which of the (first) server's devices to run on.
+    #[arg(long, default_value_t = 0)]
+    pub remote_device: u32,
+}
+
+impl RemoteArgs {
+    /// Points the remote backend at the `--remote` servers when `backend` is the remote one;
+    /// `--remote` with any other backend is an error.
+    pub fn use_for(&self, backend: BackendKind) -> anyhow::Result<()> {
+        match backend {
+            BackendKind::Remote => self.use_servers(),
+            _ if !self.servers.is_empty() => bail!("--remote is for --backend remote"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes these servers the remote backend's (nothing without `--remote`); an error when
+    /// the remote backend is not compiled in.
+    pub fn use_servers(&self) -> anyhow::Result<()> {
+        if self.servers.is_empty() {
+            return Ok(());
+        }
+        #[cfg(feature = "remote")]
+        zoo_models::remote::use_servers(zoo_models::remote::RemoteServers {
+            urls: self.servers.clone(),
+            device_index: self.remote_device,
+            token: crate::token::client_token(),
+        })?;
+        #[cfg(not(feature = "remote"))]
+        BackendKind::Remote.device()?;
+        Ok(())
+    }
+}
+
+/// Where a training run trains: `main` holds the model; mini-batches are split across it and
+/// `replicas`.
+pub struct TrainingDevices {
+    pub backend: BackendKind,
+    pub main: Device,
+    pub replicas: Vec<Device>,
 }
 
 /// The repository's `data/` folder, where the bundled datasets live; `BURN_ZOO_DATA`
@@ -46,9 +128,15 @@ pub fn absolute(path: &std::path::Path) -> PathBuf {
 /// The exit code of a program stopped by Ctrl-C, as shells report it (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
 
-/// Ends a binary: prints the error chain on one line (no backtrace, whatever `RUST_BACKTRACE`
-/// says) and exits non-zero: 130 when Ctrl-C stopped training, saying how to resume.
-pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+/// Runs a binary's work and ends it: prints the error chain on one line (no backtrace,
+/// whatever `RUST_BACKTRACE` says) and exits non-zero: 130 when Ctrl-C stopped training, saying
+/// how to resume. With the remote backend in use, a server lost in the middle of the work is
+/// such an error too (Burn reports it with a panic).
+pub fn exit_code(work: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    #[cfg(feature = "remote")]
+    let result = zoo_models::remote::run_guarded(work);
+    #[cfg(not(feature = "remote"))]
+    let result = work();
     let Err(error) = result else {
         return std::process::ExitCode::SUCCESS;
     };
@@ -91,7 +179,14 @@ static TRAIN_ARGUMENTS: OnceLock<Vec<String>> = OnceLock::new();
 
 /// Flags a resumed run may set anew (a longer budget, the display, the device); every other
 /// one must be the interrupted run's.
-const CHANGEABLE_FLAGS: [&str; 3] = ["epochs", "quiet", "backend"];
+const CHANGEABLE_FLAGS: [&str; 6] = [
+    "epochs",
+    "quiet",
+    "backend",
+    "remote",
+    "remote-device",
+    "devices",
+];
 
 /// Parses an app's command line. `train --resume DIR` takes the arguments recorded in DIR's
 /// checkpoints, with `--epochs`, `--quiet` and `--backend` if given; any other flag given must
@@ -225,7 +320,7 @@ pub struct SavedModelArgs {
 impl SavedModelArgs {
     /// The saved model on the chosen backend, with the app's preprocessing state `P`.
     pub fn load<P: Preprocessing>(&self, app: &str) -> anyhow::Result<SavedModel<P>> {
-        SavedModel::load(&self.model_dir, &self.runtime.backend.device()?, app)
+        SavedModel::load(&self.model_dir, &self.runtime.device()?, app)
     }
 }
 
@@ -308,6 +403,11 @@ pub struct TrainArgs {
     /// the same folder. --epochs may be raised to train longer, and --backend changed.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Train data-parallel on this many devices (with --backend remote: the --remote servers'
+    /// devices, in order): each mini-batch is split across them, and their gradients summed
+    /// for one optimizer step. Not with L-BFGS.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub devices: u32,
 }
 
 impl TrainArgs {

@@ -305,8 +305,10 @@ pub fn load_training_data(args: &DataArgs, seed: u64) -> anyhow::Result<LoadedDa
 pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     let backend = command.runtime.backend;
     let seed = command.runtime.seed;
-    // An unusable backend fails before any data is read.
-    backend.device()?;
+    // Unusable devices fail before any data is read.
+    let devices = command
+        .runtime
+        .training_devices(command.train.devices as usize)?;
     let fit_config = command.train.fit_config(command.model.fit_defaults(), seed);
     fit_config.validate()?;
 
@@ -356,7 +358,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     })?;
     let out = command.train.out_dir(APP, command.model.name());
     let fit_config = command.train.checkpointing(fit_config, &out)?;
-    let metrics = fit_test_and_save(manifest, &split, &fit_config, backend, &out)?;
+    let metrics = fit_test_and_save(manifest, &split, &fit_config, &devices, &out)?;
     Ok((metrics, out))
 }
 

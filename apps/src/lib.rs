@@ -15,6 +15,8 @@ pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod delimiter;
+#[cfg(feature = "remote")]
+pub mod device_server;
 pub mod error;
 pub mod files;
 pub mod image_classifier;
@@ -28,5 +30,6 @@ pub mod table;
 pub mod tabular;
 pub mod text;
 pub mod text_classifier;
+pub mod token;
 pub mod untrusted;
 pub mod vision;

@@ -13,8 +13,9 @@ use zoo_models::inference::{Evaluation, Metrics, Predictions, evaluate};
 use zoo_models::model::Model;
 use zoo_models::prelude::Device;
 use zoo_models::store::{self, MANIFEST_FILE, ModelManifest, write_atomic, write_json_atomic};
-use zoo_models::train::{FitConfig, History, StopReason, fit};
+use zoo_models::train::{FitConfig, History, StopReason, fit_data_parallel};
 
+use crate::cli::TrainingDevices;
 use crate::error::LoadError;
 use crate::plots;
 use crate::split::{DataSplit, SPLIT_FILE, SplitIds};
@@ -192,14 +193,14 @@ pub fn fit_test_and_save(
     manifest: ModelManifest,
     split: &DataSplit,
     fit_config: &FitConfig,
-    backend: BackendKind,
+    devices: &TrainingDevices,
     out: &Path,
 ) -> anyhow::Result<MetricsFile> {
     fit_test_and_save_with(
         manifest,
         split,
         fit_config,
-        backend,
+        devices,
         out,
         |_, evaluation, names| Ok(TestMetrics::new(evaluation, names)),
     )
@@ -230,20 +231,21 @@ pub fn fit_test_and_save_with(
     manifest: ModelManifest,
     split: &DataSplit,
     fit_config: &FitConfig,
-    backend: BackendKind,
+    devices: &TrainingDevices,
     out: &Path,
     test_metrics: impl FnOnce(&Model, &Evaluation, &[String]) -> anyhow::Result<TestMetrics>,
 ) -> anyhow::Result<MetricsFile> {
-    let device = backend.device()?;
+    let device = &devices.main;
     device.seed(fit_config.seed);
-    let model = manifest.model.init(&device)?;
+    let model = manifest.model.init(device)?;
     // The split already holds the validation part out.
     let fit_config = FitConfig {
         validation_split: 0.0,
         ..fit_config.clone()
     };
-    let fitted = fit(
+    let fitted = fit_data_parallel(
         model,
+        &devices.replicas,
         manifest.task,
         &split.train,
         split.validation.as_ref(),
@@ -259,7 +261,7 @@ pub fn fit_test_and_save_with(
         &fitted.history,
         &metrics,
         &split.ids,
-        backend,
+        devices.backend,
     )
     .with_context(|| format!("saving to {}", out.display()))
 }

@@ -503,7 +503,9 @@ fn source_path(source: &SourceArgs) -> PathBuf {
 pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Option<f64>)> {
     let backend = command.runtime.backend;
     let seed = command.runtime.seed;
-    backend.device()?;
+    let devices = command
+        .runtime
+        .training_devices(command.train.devices as usize)?;
     let task_kind = command
         .task
         .or(command.source.dataset.map(Dataset::task))
@@ -664,7 +666,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
         manifest,
         &split,
         &fit_config,
-        backend,
+        &devices,
         &out,
         |model, evaluation, names| {
             test_metrics(model, evaluation, names, &test_examples, target_scaling)

@@ -327,8 +327,10 @@ fn examples(
 pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     let backend = command.runtime.backend;
     let seed = command.runtime.seed;
-    // An unusable backend fails before any data is read.
-    backend.device()?;
+    // Unusable devices fail before any data is read.
+    let devices = command
+        .runtime
+        .training_devices(command.train.devices as usize)?;
     let fit_config = command.train.fit_config(command.model.fit_defaults(), seed);
     fit_config.validate()?;
     let feature_config = command.features.config();
@@ -427,7 +429,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     })?;
     let out = command.train.out_dir(APP, command.model.name());
     let fit_config = command.train.checkpointing(fit_config, &out)?;
-    let metrics = fit_test_and_save(manifest, &split, &fit_config, backend, &out)?;
+    let metrics = fit_test_and_save(manifest, &split, &fit_config, &devices, &out)?;
     Ok((metrics, out))
 }
 
@@ -488,11 +490,10 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
 /// The most probable label of each text, with its probability.
 pub fn predict_texts(
     model_dir: &Path,
-    backend: BackendKind,
+    device: &Device,
     texts: &[String],
 ) -> anyhow::Result<Vec<(String, f32)>> {
-    let device = backend.device()?;
-    let predictor = Predictor::from(SavedModel::load(model_dir, &device, APP)?);
+    let predictor = Predictor::from(SavedModel::load(model_dir, device, APP)?);
     let inputs = texts
         .iter()
         .map(|text| predictor.preprocessing.prepare(Input::Text(text)))
@@ -527,7 +528,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let predictions = predict_texts(
                 &command.saved.model_dir,
-                command.saved.runtime.backend,
+                &command.saved.runtime.device()?,
                 &texts,
             )?;
             for ((label, probability), text) in predictions.iter().zip(&texts) {

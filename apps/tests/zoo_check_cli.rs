@@ -12,9 +12,10 @@ fn zoo_check_compares_the_compiled_backends() {
     assert!(output.status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let backends = report["backends"].as_array().unwrap();
+    // ndarray, flex, wgpu and remote (without --remote, never usable).
     assert_eq!(
         backends.len(),
-        3,
+        4,
         "every backend is listed, compiled or not"
     );
     let usable = backends

@@ -20,6 +20,9 @@ pub enum BackendKind {
     Flex,
     /// wgpu: Vulkan, Metal or DirectX GPUs (and Mesa's software Vulkan driver).
     Wgpu,
+    /// A device another machine serves with `zoo-device-server` (Burn's remote backend), at
+    /// the address [`crate::remote::use_servers`] set.
+    Remote,
 }
 
 /// Why a backend cannot be used on this build or this machine.
@@ -38,13 +41,25 @@ pub enum BackendError {
          (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`) or use `--backend flex`"
     )]
     NoAdapter { reason: String },
-    #[error("unknown backend `{0}`; expected one of: ndarray, flex, wgpu")]
+    #[error("unknown backend `{0}`; expected one of: ndarray, flex, wgpu, remote")]
     Unknown(String),
+    #[error("{0}")]
+    Remote(String),
+    #[error(
+        "{n} devices asked for, but the `{backend}` backend has one here; serve devices with \
+         zoo-device-server (--devices N) and train on them with --backend remote"
+    )]
+    OneDevice { backend: BackendKind, n: usize },
 }
 
 impl BackendKind {
     /// Every backend the zoo knows, in the order they are listed to users.
-    pub const ALL: [BackendKind; 3] = [BackendKind::Ndarray, BackendKind::Flex, BackendKind::Wgpu];
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Ndarray,
+        BackendKind::Flex,
+        BackendKind::Wgpu,
+        BackendKind::Remote,
+    ];
 
     /// The name used on the command line and in JSON files.
     pub fn name(self) -> &'static str {
@@ -52,6 +67,7 @@ impl BackendKind {
             BackendKind::Ndarray => "ndarray",
             BackendKind::Flex => "flex",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::Remote => "remote",
         }
     }
 
@@ -61,6 +77,7 @@ impl BackendKind {
             BackendKind::Ndarray => cfg!(feature = "ndarray"),
             BackendKind::Flex => cfg!(feature = "flex"),
             BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Remote => cfg!(feature = "remote"),
         }
     }
 
@@ -90,7 +107,8 @@ impl BackendKind {
     }
 
     /// A device of this backend, without autodiff. Fails with a hint when the backend is not
-    /// compiled in, or (wgpu) when the machine has no adapter.
+    /// compiled in, when (wgpu) the machine has no adapter, or when (remote) no server was set
+    /// or it cannot be reached.
     pub fn device(self) -> Result<Device, BackendError> {
         if !self.is_compiled() {
             return Err(BackendError::NotCompiled {
@@ -113,8 +131,26 @@ impl BackendKind {
             BackendKind::Flex => Ok(Device::flex()),
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => wgpu_device(),
+            #[cfg(feature = "remote")]
+            BackendKind::Remote => crate::remote::main_device(),
             #[allow(unreachable_patterns)]
             _ => unreachable!("is_compiled() checked the feature"),
+        }
+    }
+}
+
+impl BackendKind {
+    /// `n` devices of this backend, for data-parallel training: the remote backend's are its
+    /// servers' devices in order (see [`crate::remote::devices`]); a local backend has one.
+    pub fn devices(self, n: usize) -> Result<Vec<Device>, BackendError> {
+        match self {
+            _ if n <= 1 => Ok(vec![self.device()?]),
+            #[cfg(feature = "remote")]
+            BackendKind::Remote => crate::remote::devices(n),
+            backend => {
+                backend.device()?;
+                Err(BackendError::OneDevice { backend, n })
+            }
         }
     }
 }
@@ -169,9 +205,9 @@ mod tests {
             let err = backend.device().unwrap_err();
             assert!(err.to_string().contains("not compiled"), "{err}");
         }
-        for backend in BackendKind::compiled()
+        for backend in [BackendKind::Ndarray, BackendKind::Flex]
             .into_iter()
-            .filter(|b| *b != BackendKind::Wgpu)
+            .filter(|b| b.is_compiled())
         {
             backend
                 .device()

@@ -251,13 +251,25 @@ impl Dataset<usize> for OrderDataset {
     }
 }
 
-/// Runs in the data loader's worker: the batch of the indices it drew.
+/// Runs in the data loader's worker: the batch of the indices it drew, as one shard per device
+/// of data-parallel training (consecutive, sizes differing by at most one; the first on the
+/// loader's device, the others on `replicas`). Without replicas, the one shard is the batch.
 #[derive(Clone)]
-pub(crate) struct ExampleBatcher(pub ExampleSet);
+pub(crate) struct ExampleBatcher {
+    pub set: ExampleSet,
+    pub replicas: Vec<Device>,
+}
 
-impl Batcher<usize, Result<Batch, DataError>> for ExampleBatcher {
-    fn batch(&self, indices: Vec<usize>, device: &Device) -> Result<Batch, DataError> {
-        self.0.batch(&indices, device)
+impl Batcher<usize, Result<Vec<Batch>, DataError>> for ExampleBatcher {
+    fn batch(&self, indices: Vec<usize>, device: &Device) -> Result<Vec<Batch>, DataError> {
+        let devices: Vec<&Device> = std::iter::once(device).chain(&self.replicas).collect();
+        let n = indices.len();
+        let k = devices.len();
+        (0..k)
+            .map(|shard| (shard * n / k, (shard + 1) * n / k, devices[shard]))
+            .filter(|(start, end, _)| start < end)
+            .map(|(start, end, device)| self.set.batch(&indices[start..end], device))
+            .collect()
     }
 }
 

@@ -39,6 +39,8 @@ pub mod mlp;
 pub mod model;
 pub mod preprocess;
 mod progress;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod sparse;
 pub mod store;
 pub mod summary;
@@ -64,7 +66,7 @@ pub mod prelude {
     pub use crate::task::Task;
     pub use crate::train::{
         ConvergenceConfig, EarlyStoppingConfig, FitConfig, Fitted, History, OptimizerConfig,
-        StopReason, fit,
+        StopReason, fit, fit_data_parallel,
     };
     pub use burn::prelude::Device;
 }

@@ -486,6 +486,78 @@ pub(crate) fn step(
     (optimizer.step(learning_rate, model, grads), outcome)
 }
 
+/// How many of `outputs`' rows `task` classifies as `targets` says; `None` for regression.
+fn correct_count(task: Task, outputs: Tensor<2>, targets: &BatchTargets) -> Option<Tensor<1, Int>> {
+    match (task.predicted_classes(outputs), targets) {
+        (Some(predicted), BatchTargets::Classes(targets)) => {
+            Some(predicted.equal(targets.clone()).int().sum())
+        }
+        _ => None,
+    }
+}
+
+/// One data-parallel optimisation step: shard `k` of a batch runs on `model`'s device (`k` = 0)
+/// or on `replicas[k - 1]`, each on its own thread with its own autodiff graph. A shard's loss
+/// is weighted by its share of the batch (the penalty counts once, on the first), so the
+/// gradients gathered on `model`'s device sum to the gradient of the whole batch's mean loss,
+/// as one device computes it; one optimizer step then updates `model`. Returns the batch's
+/// mean loss and correct count on `model`'s device.
+fn data_parallel_step(
+    model: Model,
+    replicas: &[Device],
+    optimizer: &mut ModuleOptimizer,
+    task: Task,
+    shards: Vec<Batch>,
+    learning_rate: f64,
+    l2_penalty: f64,
+) -> (Model, Tensor<1>, Option<Tensor<1, Int>>) {
+    let device = model.device();
+    let n = shards.iter().map(|b| b.inputs.n_rows()).sum::<usize>() as f64;
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = shards
+            .into_iter()
+            .enumerate()
+            .map(|(k, shard)| {
+                let replica = match k {
+                    0 => model.clone(),
+                    _ => model.clone().fork(&replicas[k - 1]),
+                };
+                scope.spawn(move || {
+                    let share = shard.inputs.n_rows() as f64 / n;
+                    let penalty = if k == 0 { l2_penalty / share } else { 0.0 };
+                    let outputs = replica.forward(shard.inputs);
+                    let loss =
+                        objective(&replica, task, outputs.clone(), &shard.targets, penalty) * share;
+                    let correct = correct_count(task, outputs.detach(), &shard.targets);
+                    let grads = GradientsParams::from_grads(loss.backward(), &replica);
+                    (loss.detach(), correct, grads)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            // A worker's panic (a remote device lost) goes on as this thread's.
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+            .collect()
+    });
+    let mut gradients = GradientsAccumulator::<Model>::new();
+    let mut loss = None;
+    let mut correct = None;
+    for (shard_loss, shard_correct, grads) in results {
+        gradients.accumulate(&model, grads.to_device(&device, &model));
+        loss = Some(add(loss, shard_loss.to_device(&device)));
+        if let Some(c) = shard_correct {
+            correct = Some(add(correct, c.to_device(&device)));
+        }
+    }
+    let model = optimizer.step(learning_rate, model, gradients.grads());
+    (model, loss.expect("a batch has a shard"), correct)
+}
+
 /// Full-batch training goes through the examples in chunks of at least this many rows, and of
 /// more when rows are narrow (see [`full_batch_chunk`]), so its memory is bounded by a chunk,
 /// not by the training set (a sparse layer's intermediate is stored values × outputs).
@@ -657,10 +729,12 @@ fn full_batch_accuracy(model: &Model, task: Task, chunks: &FullBatchChunks) -> R
 }
 
 impl Trainer {
+    /// The trainer of `config`'s optimizer; mini-batches are split across `model`'s device and
+    /// `replicas` (autodiff devices).
     fn new(
         train: ExampleSet,
         model: &Model,
-        device: &Device,
+        replicas: Vec<Device>,
         config: &FitConfig,
     ) -> Result<Trainer> {
         let n_train = train.len();
@@ -668,10 +742,19 @@ impl Trainer {
         match (config.optimizer.init(), &config.optimizer) {
             (Some(optimizer), _) => Ok(Trainer::MiniBatch {
                 optimizer,
-                batcher: ExampleBatcher(train),
+                batcher: ExampleBatcher {
+                    set: train,
+                    replicas,
+                },
                 n_train,
                 l2_penalty,
             }),
+            (None, OptimizerConfig::Lbfgs { .. }) if !replicas.is_empty() => Err(ConfigError(
+                "data-parallel training splits mini-batches across the devices; L-BFGS takes \
+                 full-batch steps on one device: train with Adam or SGD, or on one device"
+                    .into(),
+            )
+            .into()),
             (None, OptimizerConfig::Lbfgs { history_size }) => {
                 let optimizer = LBFGSConfig::new()
                     .with_max_iter(1)
@@ -683,7 +766,7 @@ impl Trainer {
                     .init();
                 Ok(Trainer::FullBatch {
                     optimizer,
-                    chunks: FullBatchChunks::new(train, device)?,
+                    chunks: FullBatchChunks::new(train, &model.device())?,
                     l2_penalty,
                 })
             }
@@ -759,29 +842,50 @@ impl Trainer {
                     .map(|c| Tensor::from_ints([c], &device));
                 let mut seen = partial.as_ref().map_or(0, |p| p.seen);
                 let earlier_seconds = partial.as_ref().map_or(0.0, |p| p.seconds);
-                for (index, batch) in (done..).zip(loader.iter()) {
-                    let batch = batch.map_err(|e| Error::Device(format!("data loader: {e}")))??;
-                    let batch_len = batch.inputs.n_rows();
-                    let targets = batch.targets.clone();
-                    // Dropout masks come from a seed of the batch's own.
+                for (index, shards) in (done..).zip(loader.iter()) {
+                    let mut shards =
+                        shards.map_err(|e| Error::Device(format!("data loader: {e}")))??;
+                    let batch_len = shards.iter().map(|b| b.inputs.n_rows()).sum::<usize>();
+                    // Dropout masks come from a seed of the batch's own (and the shard's).
                     device.seed(stream_seed(
                         config.seed,
                         &[DROPOUT_STREAM, epoch as u64, index as u64],
                     ));
-                    let outcome;
-                    (model, outcome) = step(
-                        model,
-                        optimizer,
-                        task,
-                        batch,
-                        config.learning_rate,
-                        *l2_penalty,
-                    );
-                    loss_sum = Some(add(loss_sum, outcome.loss * batch_len as f32));
-                    if let (Some(predicted), BatchTargets::Classes(targets)) =
-                        (task.predicted_classes(outcome.outputs), &targets)
-                    {
-                        correct = Some(add(correct, predicted.equal(targets.clone()).int().sum()));
+                    for (shard, replica) in (1..).zip(&batcher.replicas) {
+                        replica.seed(stream_seed(
+                            config.seed,
+                            &[DROPOUT_STREAM, epoch as u64, index as u64, shard],
+                        ));
+                    }
+                    let (loss, batch_correct);
+                    if shards.len() == 1 {
+                        let batch = shards.remove(0);
+                        let targets = batch.targets.clone();
+                        let outcome;
+                        (model, outcome) = step(
+                            model,
+                            optimizer,
+                            task,
+                            batch,
+                            config.learning_rate,
+                            *l2_penalty,
+                        );
+                        loss = outcome.loss;
+                        batch_correct = correct_count(task, outcome.outputs, &targets);
+                    } else {
+                        (model, loss, batch_correct) = data_parallel_step(
+                            model,
+                            &batcher.replicas,
+                            optimizer,
+                            task,
+                            shards,
+                            config.learning_rate,
+                            *l2_penalty,
+                        );
+                    }
+                    loss_sum = Some(add(loss_sum, loss * batch_len as f32));
+                    if let Some(batch_correct) = batch_correct {
+                        correct = Some(add(correct, batch_correct));
                     }
                     seen += batch_len;
                     let running = progress.wants_loss(index, n_batches).then(|| {
@@ -901,6 +1005,25 @@ pub fn fit<E: ToExampleSet + ?Sized>(
     validation: Option<&E>,
     config: &FitConfig,
 ) -> Result<Fitted> {
+    fit_data_parallel(model, &[], task, train, validation, config)
+}
+
+/// [`fit`] on several devices: every mini-batch is split into consecutive shards, one on the
+/// model's device and one on each of `replicas` (local or remote devices, not autodiff ones),
+/// each computing its shard's gradients on a thread of its own; the gradients are gathered on
+/// the model's device and summed, weighted by the shards' sizes, and one optimizer step
+/// updates the model. This is burn-train's multi-device strategy: Burn's collectives run on
+/// CUDA only, and this needs none. Without dropout the weights are those of [`fit`] on one
+/// device, up to the rounding of summing a batch's gradients in parts. L-BFGS (full-batch)
+/// runs on one device only.
+pub fn fit_data_parallel<E: ToExampleSet + ?Sized>(
+    model: Model,
+    replicas: &[Device],
+    task: Task,
+    train: &E,
+    validation: Option<&E>,
+    config: &FitConfig,
+) -> Result<Fitted> {
     let train = train.to_example_set();
     let validation = validation.map(ToExampleSet::to_example_set);
     config.validate()?;
@@ -1000,7 +1123,8 @@ pub fn fit<E: ToExampleSet + ?Sized>(
     model = model.train();
     let device = model.device();
     let n_train = train.len();
-    let mut trainer = Trainer::new(train, &model, &device, config)?;
+    let replicas = replicas.iter().map(|d| d.clone().autodiff()).collect();
+    let mut trainer = Trainer::new(train, &model, replicas, config)?;
     if let Some(latest) = &resumed {
         trainer.load_optimizer(&latest.dir.join(checkpoint::OPTIMIZER_FILE), &device)?;
     }

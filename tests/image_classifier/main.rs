@@ -145,10 +145,7 @@ fn predict_gives_the_classes_evaluate_scores_even_on_another_backend() {
     let labels = idx::read_labels(&data.path().join("t10k-labels-idx1-ubyte")).unwrap();
     let indices: Vec<String> = (0..200).map(|i| i.to_string()).collect();
     let mut checked = 0;
-    for backend in BackendKind::compiled()
-        .into_iter()
-        .filter(|b| *b != BackendKind::Wgpu)
-    {
+    for (backend, _) in zoo_tests::cpu_backends() {
         let Command::Evaluate(evaluate) = command(&[
             "evaluate",
             "--model-dir",

@@ -108,7 +108,7 @@ fn two_topics_are_learned_perfectly() {
     );
     let predictions = predict_texts(
         &out,
-        BackendKind::Flex,
+        &BackendKind::Flex.device().unwrap(),
         &[
             "the striker scored a goal".into(),
             "bake it in the oven".into(),
@@ -222,7 +222,7 @@ fn predictions_after_loading_agree_on_every_backend() {
     ]
     .map(String::from)
     .into();
-    let reference = predict_texts(&out, BackendKind::Flex, &texts).unwrap();
+    let reference = predict_texts(&out, &BackendKind::Flex.device().unwrap(), &texts).unwrap();
     let mut backends: Vec<BackendKind> = zoo_tests::cpu_backends()
         .into_iter()
         .map(|(b, _)| b)
@@ -231,7 +231,7 @@ fn predictions_after_loading_agree_on_every_backend() {
         backends.push(BackendKind::Wgpu);
     }
     for backend in backends {
-        let predictions = predict_texts(&out, backend, &texts).unwrap();
+        let predictions = predict_texts(&out, &backend.device().unwrap(), &texts).unwrap();
         for ((label, p), (expected_label, expected_p)) in predictions.iter().zip(&reference) {
             assert_eq!(label, expected_label, "on {backend}");
             // f32 sums in another order: differences of a few ulps of a probability.

@@ -5,5 +5,5 @@ use zoo_apps::image_classifier::{Cli, run};
 
 fn main() -> std::process::ExitCode {
     zoo_models::cpu::flush_subnormals_to_zero();
-    exit_code(parse::<Cli>().and_then(run))
+    exit_code(|| parse::<Cli>().and_then(run))
 }

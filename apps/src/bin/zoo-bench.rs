@@ -7,12 +7,14 @@ use zoo_apps::cli::exit_code;
 fn main() -> std::process::ExitCode {
     zoo_models::cpu::flush_subnormals_to_zero();
     let cli = Cli::parse();
-    exit_code(bench(&cli).and_then(|report| {
-        if cli.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", render(&report));
-        }
-        Ok(())
-    }))
+    exit_code(|| {
+        bench(&cli).and_then(|report| {
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render(&report));
+            }
+            Ok(())
+        })
+    })
 }

@@ -6,13 +6,15 @@ use zoo_apps::cli::exit_code;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    exit_code(check(&cli).and_then(|report| {
-        if cli.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", render(&report));
-        }
-        anyhow::ensure!(report.passed(), "backends disagree beyond the tolerances");
-        Ok(())
-    }))
+    exit_code(|| {
+        check(&cli).and_then(|report| {
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render(&report));
+            }
+            anyhow::ensure!(report.passed(), "backends disagree beyond the tolerances");
+            Ok(())
+        })
+    })
 }

@@ -7,5 +7,5 @@ use zoo_apps::serve::{ServeArgs, run};
 
 fn main() -> std::process::ExitCode {
     zoo_models::cpu::flush_subnormals_to_zero();
-    exit_code(run(&ServeArgs::parse()))
+    exit_code(|| run(&ServeArgs::parse()))
 }

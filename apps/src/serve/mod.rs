@@ -16,13 +16,9 @@ use clap::Parser;
 use zoo_models::backend::BackendKind;
 
 use crate::predictor::Predictor;
+use crate::token;
 use api::{ModelInfo, RequestLimits, ServedModel, ServerState};
 use batcher::{BatchPolicy, Batcher};
-
-/// The environment variable holding the bearer token.
-pub const TOKEN_VARIABLE: &str = "BURN_ZOO_TOKEN";
-/// Tokens shorter than this are refused: a guessable token protects nothing.
-pub const MIN_TOKEN_LENGTH: usize = 16;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -34,9 +30,11 @@ pub struct ServeArgs {
     /// /v1/models/<folder name>; `NAME=DIR` picks the name. Repeatable.
     #[arg(long = "model", required = true, value_parser = parse_model_spec)]
     pub models: Vec<ModelSpec>,
-    /// Backend the models run on.
+    /// Backend the models run on (remote: a zoo-device-server's device, see --remote).
     #[arg(long, default_value_t = BackendKind::default_for_build())]
     pub backend: BackendKind,
+    #[command(flatten)]
+    pub remote: crate::cli::RemoteArgs,
     /// Address and port to listen on. Any address but loopback needs a token (the
     /// BURN_ZOO_TOKEN environment variable, or --token-file).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -121,32 +119,11 @@ impl ServeArgs {
     /// The token from `--token-file` or the environment; required unless the address is
     /// loopback.
     pub fn token(&self) -> anyhow::Result<Option<String>> {
-        let from_env = std::env::var(TOKEN_VARIABLE).ok();
-        let token = match (&self.token_file, from_env) {
-            (Some(_), Some(_)) => {
-                bail!("both {TOKEN_VARIABLE} and --token-file give a token; keep one")
-            }
-            (Some(path), None) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("{}: cannot read the token", path.display()))?
-                    .trim()
-                    .to_string(),
-            ),
-            (None, token) => token.map(|t| t.trim().to_string()),
-        };
-        match token {
-            Some(token) if token.chars().count() < MIN_TOKEN_LENGTH => bail!(
-                "the token is {} characters; use at least {MIN_TOKEN_LENGTH} (e.g. `openssl rand \
-                 -hex 32`)",
-                token.chars().count()
-            ),
-            None if !self.bind.ip().is_loopback() => bail!(
-                "serving on {} (not loopback) needs a token: set {TOKEN_VARIABLE} or pass \
-                 --token-file FILE; clients then send `Authorization: Bearer TOKEN`",
-                self.bind
-            ),
-            token => Ok(token),
-        }
+        token::server_token(
+            self.token_file.as_deref(),
+            self.bind,
+            "clients then send `Authorization: Bearer TOKEN`",
+        )
     }
 }
 
@@ -192,6 +169,7 @@ pub fn load_models(
 /// flight and returns.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let token = args.token()?;
+    args.remote.use_for(args.backend)?;
     let state = load_models(&args.models, args.backend, args.batch_policy(), token)?;
     let names: Vec<String> = state.models.keys().cloned().collect();
     let app = api::router(state, args.request_limits());

@@ -139,7 +139,8 @@ pub fn mnist_png(i: usize) -> (Vec<u8>, u8) {
     (png, set.labels[i] as u8)
 }
 
-/// A `zoo-serve` process and the address it listens on (`HOST:PORT`); killed when dropped.
+/// A server process (`zoo-serve`, `zoo-device-server`) and the address it listens on
+/// (`HOST:PORT`); killed when dropped.
 pub struct Server {
     pub child: std::process::Child,
     pub address: String,
@@ -148,8 +149,14 @@ pub struct Server {
 impl Server {
     /// Starts `zoo-serve` with `args` and waits for its first line, the address.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_program(env!("CARGO_BIN_EXE_zoo-serve"), args, env)
+    }
+
+    /// Starts the server `program` with `args` (and no BURN_ZOO_TOKEN but from `env`) and
+    /// waits for its first line, `listening on SCHEME://ADDRESS`.
+    pub fn start_program(program: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_zoo-serve"));
+        let mut command = Command::new(program);
         command
             .args(args)
             .env_remove("BURN_ZOO_TOKEN")
@@ -164,9 +171,10 @@ impl Server {
             .unwrap();
         let address = line
             .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("zoo-serve printed {line:?}"))
-            .to_string();
+            .strip_prefix("listening on ")
+            .and_then(|url| url.split_once("://"))
+            .map(|(_, address)| address.to_string())
+            .unwrap_or_else(|| panic!("{program} printed {line:?}"));
         Server { child, address }
     }
 
