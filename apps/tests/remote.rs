@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Server, tones};
@@ -90,6 +90,21 @@ fn assert_close(a: &[f64], b: &[f64], tolerance: f64, what: &str) {
             (x - y).abs() <= tolerance * x.abs().max(1.0),
             "{what}: {a:?} vs {b:?}"
         );
+    }
+}
+
+/// How `child` exited, waiting at most `limit`; past it, kills `child` and fails with `hung`.
+fn exit_status(child: &mut std::process::Child, limit: Duration, hung: &str) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{hung}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -192,7 +207,7 @@ fn data_parallel_training_over_two_servers_gives_the_weights_of_one_device() {
     let data = blobs();
     let task = Task::Multiclass { n_classes: 3 };
     // No dropout: the shards' gradients then sum to the whole batch's exactly but for the
-    // order of the additions. 67 batches of 30 (the last of 20: shards of 10 and 10).
+    // order of the additions. 7 batches an epoch, the last of 20 (shards of 10 and 10).
     let config = ModelConfig::Mlp(MlpConfig::new(4, vec![16], 3));
     let fit_config = FitConfig::new()
         .with_epochs(10)
@@ -370,21 +385,13 @@ fn the_server_binds_beyond_loopback_only_with_a_token_and_stops_on_sigterm() {
         let stderr = failed(DEVICE_SERVER, &["--bind", bind], token);
         assert!(stderr.contains(message), "{stderr}");
     }
-    let server = Server::start_program(
+    let mut server = Server::start_program(
         DEVICE_SERVER,
         &["--bind", "0.0.0.0:0"],
         &[("BURN_ZOO_TOKEN", TOKEN)],
     );
     server.terminate();
-    let mut server = server;
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "still serving");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_status(&mut server.child, Duration::from_secs(10), "still serving");
     assert!(status.success(), "{status}");
 }
 
@@ -425,17 +432,11 @@ fn a_server_killed_in_the_middle_of_training_is_an_error_not_a_panic_or_a_hang()
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(server);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = client.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = client.kill();
-            panic!("the client hung after its server died");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_status(
+        &mut client,
+        Duration::from_secs(60),
+        "the client hung after its server died",
+    );
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut client.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
@@ -468,4 +469,35 @@ fn zoo_check_puts_the_remote_device_in_the_cross_backend_matrix() {
     for pair in remote_pairs {
         assert_eq!(pair["failures"], serde_json::json!([]), "{pair}");
     }
+}
+
+#[test]
+fn zoo_serve_answers_from_a_remote_device_as_from_the_local_one() {
+    let device_server = device_server(1, &[]);
+    let remote = url(&device_server);
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("iris");
+    let model = model.to_str().unwrap();
+    succeeded(
+        TABULAR,
+        &["train", "--dataset", "iris", "--quiet", "--out", model],
+        None,
+    );
+    let answer = |backend: &[&str]| {
+        let mut args = vec!["--bind", "127.0.0.1:0", "--model", model];
+        args.extend(backend);
+        let server = Server::start(&args, &[]);
+        let mut response = ureq::Agent::new_with_defaults()
+            .post(format!(
+                "http://{}/v1/models/iris/predict?top=3",
+                server.address
+            ))
+            .header("Content-Type", "application/json")
+            .send(r#"{"rows": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#)
+            .unwrap();
+        response.body_mut().read_to_string().unwrap()
+    };
+    let local = answer(&["--backend", "flex"]);
+    assert!(local.contains("setosa"), "{local}");
+    assert_eq!(answer(&["--backend", "remote", "--remote", &remote]), local);
 }

@@ -171,7 +171,10 @@ fn connect_error(url: &str, index: u32, error: ConnectError) -> BackendError {
             "it runs another version of Burn's remote protocol ({error}); build the server \
              and this program from the same burn-zoo release"
         ),
-        _ => format!("{error}; is zoo-device-server running there?"),
+        ConnectError::Unreachable { reason } => {
+            format!("cannot reach it: {reason}; is zoo-device-server running there?")
+        }
+        _ => error.to_string(),
     };
     BackendError::Remote(format!("remote device {index} at {url}: {why}"))
 }
