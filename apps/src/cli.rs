@@ -67,10 +67,11 @@ pub struct RemoteArgs {
     /// With --backend remote: the zoo-device-server to run on, as ws://HOST:PORT; repeat it to
     /// train on the devices of several servers (--devices). A server's token comes from
     /// BURN_ZOO_TOKEN.
-    #[arg(long = "remote", value_name = "ws://HOST:PORT")]
+    // The ids are the flags' names, as `CHANGEABLE_FLAGS` lists them.
+    #[arg(long = "remote", id = "remote", value_name = "ws://HOST:PORT")]
     pub servers: Vec<String>,
     /// With --backend remote: which of the (first) server's devices to run on.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long = "remote-device", id = "remote-device", default_value_t = 0)]
     pub remote_device: u32,
 }
 
@@ -177,8 +178,8 @@ struct RecordedCommand {
 /// The arguments of the `train` command this process runs, to record with its checkpoints.
 static TRAIN_ARGUMENTS: OnceLock<Vec<String>> = OnceLock::new();
 
-/// Flags a resumed run may set anew (a longer budget, the display, the device); every other
-/// one must be the interrupted run's.
+/// Flags a resumed run may set anew (a longer budget, the display, the devices), by id, which
+/// is also the flag's name; every other one must be the interrupted run's.
 const CHANGEABLE_FLAGS: [&str; 6] = [
     "epochs",
     "quiet",
@@ -221,14 +222,34 @@ pub fn parse<C: Parser>() -> anyhow::Result<C> {
         bail!("{}: the recorded command is not `train`", path.display());
     };
     check_same_flags(&command, train, recorded_train, dir)?;
-    let mut resumed = recorded.arguments;
-    for flag in CHANGEABLE_FLAGS {
-        if train.value_source(flag) == Some(ValueSource::CommandLine) {
-            resumed.push(format!("--{flag}"));
-            if flag != "quiet" {
-                let values = train.get_raw(flag).into_iter().flatten();
-                resumed.extend(values.map(|v| v.to_string_lossy().into_owned()));
+    // A changeable flag given anew replaces the recorded one: its recorded occurrences go (a
+    // repeatable one such as --remote would otherwise keep the old values), then come the new.
+    let anew: Vec<&str> = CHANGEABLE_FLAGS
+        .into_iter()
+        .filter(|flag| train.value_source(flag) == Some(ValueSource::CommandLine))
+        .collect();
+    let mut resumed = Vec::new();
+    let mut recorded_arguments = recorded.arguments.into_iter();
+    while let Some(argument) = recorded_arguments.next() {
+        let given_anew = anew.iter().find(|flag| {
+            argument == format!("--{flag}") || argument.starts_with(&format!("--{flag}="))
+        });
+        match given_anew {
+            Some(&flag) if flag != "quiet" && !argument.contains('=') => {
+                recorded_arguments.next();
             }
+            Some(_) => {}
+            None => resumed.push(argument),
+        }
+    }
+    for flag in anew {
+        if flag == "quiet" {
+            resumed.push("--quiet".into());
+            continue;
+        }
+        for value in train.get_raw(flag).into_iter().flatten() {
+            resumed.push(format!("--{flag}"));
+            resumed.push(value.to_string_lossy().into_owned());
         }
     }
     TRAIN_ARGUMENTS.get_or_init(|| resumed.clone());

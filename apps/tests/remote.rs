@@ -353,7 +353,7 @@ fn the_server_checks_the_token_and_clients_name_what_is_wrong() {
             "ws://127.0.0.1:1",
             "0",
             None,
-            "is zoo-device-server running there?",
+            "cannot reach it: nothing answered",
         ),
         ("http://127.0.0.1:1", "0", None, "not a WebSocket address"),
     ] {
@@ -409,7 +409,7 @@ fn a_server_killed_in_the_middle_of_training_is_an_error_not_a_panic_or_a_hang()
             "--model",
             "mlp",
             "--epochs",
-            "100000",
+            "300",
             "--backend",
             "remote",
             "--remote",
@@ -445,6 +445,18 @@ fn a_server_killed_in_the_middle_of_training_is_an_error_not_a_panic_or_a_hang()
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // What was saved is not lost: the run goes on from its last checkpoint on another server.
+    let other = device_server(1, &[]);
+    let other_url = url(&other);
+    let out = out.to_str().unwrap();
+    succeeded(
+        TABULAR,
+        &["train", "--resume", out, "--quiet", "--remote", &other_url],
+        None,
+    );
+    let epochs = losses(Path::new(out)).len();
+    assert_eq!(epochs, 300);
 }
 
 #[test]

@@ -171,9 +171,8 @@ fn connect_error(url: &str, index: u32, error: ConnectError) -> BackendError {
             "it runs another version of Burn's remote protocol ({error}); build the server \
              and this program from the same burn-zoo release"
         ),
-        ConnectError::Unreachable { reason } => {
-            format!("cannot reach it: {reason}; is zoo-device-server running there?")
-        }
+        // Burn's reason ends by asking whether the server is running.
+        ConnectError::Unreachable { reason } => format!("cannot reach it: {reason}"),
         _ => error.to_string(),
     };
     BackendError::Remote(format!("remote device {index} at {url}: {why}"))
