@@ -190,7 +190,7 @@ const CHANGEABLE_FLAGS: [&str; 6] = [
 ];
 
 /// Parses an app's command line. `train --resume DIR` takes the arguments recorded in DIR's
-/// checkpoints, with `--epochs`, `--quiet` and `--backend` if given; any other flag given must
+/// checkpoints, with the flags of `CHANGEABLE_FLAGS` given anew; any other flag given must
 /// have the recorded value. A `train` command stops on Ctrl-C at the end of its batch (see
 /// [`stop_training_on_ctrl_c`]).
 pub fn parse<C: Parser>() -> anyhow::Result<C> {
@@ -421,7 +421,8 @@ pub struct TrainArgs {
     pub quiet: bool,
     /// Go on with the training run whose --out folder is DIR from its last checkpoint (one is
     /// written every epoch, and on Ctrl-C), with the arguments it started with: run it from
-    /// the same folder. --epochs may be raised to train longer, and --backend changed.
+    /// the same folder. --epochs may be raised to train longer, and --backend, --remote,
+    /// --remote-device and --devices changed.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Train data-parallel on this many devices (with --backend remote: the --remote servers'

@@ -16,6 +16,7 @@ use burn::server::telemetry::{
 };
 use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
 use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 use zoo_models::backend::BackendKind;
 
@@ -103,10 +104,10 @@ fn count_traffic(
     })
 }
 
-/// Logs warnings and errors to stderr, or what `RUST_LOG` asks for. Burn's server would
-/// install its own subscriber otherwise (it stands aside for one already installed), which
-/// writes to stdout and logs every tensor transfer at `info`: megabytes an epoch when training
-/// data-parallel, and enough to stall a server whose stdout nobody reads.
+/// Logs warnings and errors to stderr, or what `RUST_LOG` asks for. Burn's own server log
+/// (which its blocking `serve` installs) writes to stdout and logs every tensor transfer at
+/// `info`: megabytes an epoch when training data-parallel, enough to stall a server whose
+/// stdout nobody reads.
 fn install_logging() {
     // A client that exits without closing its session is normal; Burn warns about each one.
     let quiet = "warn,burn_remote::transport::websocket::server=error";
@@ -145,15 +146,29 @@ pub fn run(args: &DeviceServerArgs) -> anyhow::Result<()> {
         server = server.clone().with_telemetry(probe);
         count_traffic(subscription, Arc::clone(&stop_counting))
     });
-    println!("listening on ws://{address}");
-    std::io::stdout().flush()?;
-    eprintln!(
-        "serving {} {} device(s); SIGTERM or Ctrl-C stops",
-        args.devices, args.backend
-    );
-    let served = server
-        .serve(WebSocketTransport::from_listener(listener))
-        .map_err(|e| anyhow::anyhow!("serving on {address}: {e}"));
+    // Burn's blocking `serve` installs its signal handlers only once it runs, so a SIGTERM
+    // right after the address is printed would kill the process uncleanly: this process owns
+    // its runtime and its handlers, set before the address is announced.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server's runtime")?;
+    let served = runtime.block_on(async {
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let serving = server.serve_async(WebSocketTransport::from_listener(listener));
+        println!("listening on ws://{address}");
+        std::io::stdout().flush()?;
+        eprintln!(
+            "serving {} {} device(s); SIGTERM or Ctrl-C stops",
+            args.devices, args.backend
+        );
+        // Returning drops the serving future, which ends the sessions.
+        tokio::select! {
+            served = serving => served.map_err(|e| anyhow::anyhow!("serving on {address}: {e}")),
+            _ = terminate.recv() => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    });
     if let Some(counter) = counter {
         stop_counting.store(true, Ordering::SeqCst);
         let traffic = counter

@@ -422,14 +422,25 @@ fn a_server_killed_in_the_middle_of_training_is_an_error_not_a_panic_or_a_hang()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill the server once training is under way (the first checkpoint is written).
+    // Kill the server once training is under way: a complete checkpoint is in place (its
+    // folder, epoch-NNNN with its state.json, is renamed into place when written).
+    let checkpointed = || {
+        std::fs::read_dir(out.join("checkpoints"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                entry.file_name().to_string_lossy().starts_with("epoch-")
+                    && entry.path().join("state.json").is_file()
+            })
+    };
     let start = Instant::now();
-    while !out.join("checkpoints").exists() {
+    while !checkpointed() {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "training never started"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     drop(server);
     let status = exit_status(
