@@ -97,23 +97,14 @@ fn host(url: &str) -> RemoteHost {
     }
 }
 
-/// Connected devices, by server and index: Burn hands back the same session for a device
-/// connected before, and this spares asking the server again.
-static CONNECTED: Mutex<Vec<(String, u32, Device)>> = Mutex::new(Vec::new());
-
-/// Device `index` of the server at `url`, connected with the token of [`servers`].
+/// Device `index` of the server at `url`, connected with the token of [`servers`]. Burn hands
+/// back a device connected before with the session it already has.
 pub fn connect(url: &str, index: u32) -> Result<Device, BackendError> {
     check_url(url)?;
-    let mut connected = CONNECTED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((.., device)) = connected.iter().find(|(u, i, _)| u == url && *i == index) {
-        return Ok(device.clone());
-    }
-    let device = Device::remote_options(&host(url))
+    Device::remote_options(&host(url))
         .device_index(index)
         .init()
-        .map_err(|error| connect_error(url, index, error))?;
-    connected.push((url.to_string(), index, device.clone()));
-    Ok(device)
+        .map_err(|error| connect_error(url, index, error))
 }
 
 /// How many devices the server at `url` hosts.
