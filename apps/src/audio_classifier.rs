@@ -431,7 +431,14 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
     })?;
     let out = command.train.out_dir(APP, command.model.name());
     let fit_config = command.train.checkpointing(fit_config, &out)?;
-    let metrics = fit_test_and_save(manifest, &data_split, &fit_config, &devices, &out)?;
+    let metrics = fit_test_and_save(
+        manifest,
+        &data_split,
+        &fit_config,
+        &devices,
+        command.train.initial_weights().as_ref(),
+        &out,
+    )?;
     Ok((metrics, out))
 }
 

@@ -11,6 +11,7 @@ use clap::{ArgMatches, Args, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 use zoo_models::backend::BackendKind;
 use zoo_models::data::Holdout;
+use zoo_models::interop::KeyRenames;
 use zoo_models::prelude::Device;
 use zoo_models::store::{read_json, write_json_atomic};
 use zoo_models::train::{
@@ -430,6 +431,34 @@ pub struct TrainArgs {
     /// for one optimizer step. Not with L-BFGS.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub devices: u32,
+    /// Start from these weights rather than fresh ones: a PyTorch state dict saved as
+    /// .safetensors, or with torch.save as .pt/.pth. Its keys and shapes must be the model's
+    /// PyTorch layout (README "PyTorch and ONNX"), after --map-key.
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
+    #[command(flatten)]
+    pub key_map: KeyMapArgs,
+}
+
+/// `--map-key`: renaming a PyTorch file's keys to the zoo's.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeyMapArgs {
+    /// Rename the weights file's keys before matching them to the model's: a regex and its
+    /// replacement (`$1` for a group), e.g. `^fc\.=output.`; repeatable, applied in order.
+    #[arg(long = "map-key", value_name = "REGEX=REPLACEMENT", value_parser = KeyRenames::parse_rule)]
+    pub rules: Vec<(String, String)>,
+}
+
+impl KeyMapArgs {
+    pub fn renames(&self) -> KeyRenames {
+        KeyRenames(self.rules.clone())
+    }
+}
+
+/// Weights a training run starts from (`--init-from`).
+pub struct InitialWeights {
+    pub path: PathBuf,
+    pub renames: KeyRenames,
 }
 
 impl TrainArgs {
@@ -473,6 +502,14 @@ impl TrainArgs {
             progress: !self.quiet,
             ..defaults
         }
+    }
+
+    /// `--init-from` with its key renames.
+    pub fn initial_weights(&self) -> Option<InitialWeights> {
+        self.init_from.clone().map(|path| InitialWeights {
+            path,
+            renames: self.key_map.renames(),
+        })
     }
 
     /// The run's folder: the resumed one, --out, or `runs/APP-MODEL`.

@@ -20,6 +20,7 @@ pub mod device_server;
 pub mod error;
 pub mod files;
 pub mod image_classifier;
+pub mod interop;
 pub mod plots;
 pub mod predictor;
 pub mod report;

@@ -112,7 +112,7 @@ impl AppPreprocessing {
     }
 
     /// The state of whichever app saved `manifest`, checked against a model of `n_inputs`.
-    fn from_manifest(manifest: &ModelManifest, n_inputs: usize) -> Result<Self, String> {
+    pub fn from_manifest(manifest: &ModelManifest, n_inputs: usize) -> Result<Self, String> {
         fn parse<P: Preprocessing>(
             manifest: &ModelManifest,
             n_inputs: usize,

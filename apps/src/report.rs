@@ -10,12 +10,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zoo_models::backend::BackendKind;
 use zoo_models::inference::{Evaluation, Metrics, Predictions, evaluate};
+use zoo_models::interop;
 use zoo_models::model::Model;
 use zoo_models::prelude::Device;
 use zoo_models::store::{self, MANIFEST_FILE, ModelManifest, write_atomic, write_json_atomic};
 use zoo_models::train::{FitConfig, History, StopReason, fit_data_parallel};
 
-use crate::cli::TrainingDevices;
+use crate::cli::{InitialWeights, TrainingDevices};
 use crate::error::LoadError;
 use crate::plots;
 use crate::split::{DataSplit, SPLIT_FILE, SplitIds};
@@ -194,6 +195,7 @@ pub fn fit_test_and_save(
     split: &DataSplit,
     fit_config: &FitConfig,
     devices: &TrainingDevices,
+    initial_weights: Option<&InitialWeights>,
     out: &Path,
 ) -> anyhow::Result<MetricsFile> {
     fit_test_and_save_with(
@@ -201,6 +203,7 @@ pub fn fit_test_and_save(
         split,
         fit_config,
         devices,
+        initial_weights,
         out,
         |_, evaluation, names| Ok(TestMetrics::new(evaluation, names)),
     )
@@ -232,12 +235,17 @@ pub fn fit_test_and_save_with(
     split: &DataSplit,
     fit_config: &FitConfig,
     devices: &TrainingDevices,
+    initial_weights: Option<&InitialWeights>,
     out: &Path,
     test_metrics: impl FnOnce(&Model, &Evaluation, &[String]) -> anyhow::Result<TestMetrics>,
 ) -> anyhow::Result<MetricsFile> {
     let device = &devices.main;
     device.seed(fit_config.seed);
-    let model = manifest.model.init(device)?;
+    let mut model = manifest.model.init(device)?;
+    // A resumed run's weights come from its checkpoint.
+    if let Some(weights) = initial_weights.filter(|_| !fit_config.resume) {
+        interop::load_pytorch(&mut model, &weights.path, &weights.renames)?;
+    }
     // The split already holds the validation part out.
     let fit_config = FitConfig {
         validation_split: 0.0,

@@ -667,6 +667,7 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
         &split,
         &fit_config,
         &devices,
+        command.train.initial_weights().as_ref(),
         &out,
         |model, evaluation, names| {
             test_metrics(model, evaluation, names, &test_examples, target_scaling)

@@ -21,13 +21,15 @@ use crate::vision::idx::{is_idx_images, read_images, read_labels};
 pub type Loader = fn(&[u8]) -> Result<(), String>;
 
 /// The loaders a fuzz target covers, by the target's name.
-pub const TARGETS: [(&str, Loader); 6] = [
+pub const TARGETS: [(&str, Loader); 8] = [
     ("idx", idx),
     ("wav", wav),
     ("labelled_text", labelled_text),
     ("numeric_table", numeric_table),
     ("image_folder", image_folder),
     ("model_folder", model_folder),
+    ("safetensors_weights", safetensors_weights),
+    ("torch_weights", torch_weights),
 ];
 
 fn scratch() -> tempfile::TempDir {
@@ -152,4 +154,32 @@ pub fn model_folder(bytes: &[u8]) -> Result<(), String> {
     crate::predictor::Predictor::load(dir.path(), &device)
         .map(drop)
         .map_err(|e| format!("{e:#}"))
+}
+
+/// A safetensors file read as `--init-from` and `zoo-import` read PyTorch weights, for the
+/// MLP of `tests/fixtures/torch/mlp.json` (4 inputs, hidden 16 and 8, 3 outputs).
+pub fn safetensors_weights(bytes: &[u8]) -> Result<(), String> {
+    pytorch_weights(bytes, "safetensors")
+}
+
+/// [`safetensors_weights`] for a `torch.save` file (a zip of a pickle and tensor storages).
+pub fn torch_weights(bytes: &[u8]) -> Result<(), String> {
+    pytorch_weights(bytes, "pt")
+}
+
+fn pytorch_weights(bytes: &[u8], extension: &str) -> Result<(), String> {
+    use zoo_models::mlp::{ActivationKind, MlpConfig};
+    let dir = scratch();
+    let path = dir.path().join(format!("weights.{extension}"));
+    write(&path, bytes);
+    let config = zoo_models::model::ModelConfig::Mlp(
+        MlpConfig::new(4, vec![16, 8], 3).with_activation(ActivationKind::Tanh),
+    );
+    let device = BackendKind::default_for_build()
+        .device()
+        .map_err(|e| e.to_string())?;
+    let renames = zoo_models::interop::KeyRenames::default();
+    zoo_models::interop::model_from_pytorch(&config, &path, &renames, &device)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }

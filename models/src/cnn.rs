@@ -199,7 +199,12 @@ impl SmallCnn {
     pub fn forward(&self, input: impl Into<Inputs>) -> Tensor<2> {
         let input = input.into().into_dense();
         let [batch, _] = input.dims();
-        let x = input.reshape([batch, self.channels, self.height, self.width]);
+        self.forward_images(input.reshape([batch, self.channels, self.height, self.width]))
+    }
+
+    /// `[batch, channels, height, width]` → `[batch, n_outputs]`: [`Self::forward`] once the
+    /// rows are images (what the ONNX export takes).
+    pub fn forward_images(&self, x: Tensor<4>) -> Tensor<2> {
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         let x = x.flatten(1, 3);
         let x = self

@@ -20,6 +20,9 @@ pub enum Error {
     NonFiniteLoss { epoch: usize, loss: f64 },
     #[error("{}: {message}", path.display())]
     Store { path: PathBuf, message: String },
+    /// A model that a format cannot hold (ONNX export).
+    #[error("cannot export: {0}")]
+    Export(String),
     #[error("the device failed: {0}")]
     Device(String),
     /// Training stopped on [`crate::train::request_stop`] (the apps call it on Ctrl-C).

@@ -30,6 +30,7 @@ pub mod data;
 pub mod dataset;
 mod error;
 pub mod inference;
+pub mod interop;
 #[cfg(feature = "flex")]
 pub mod kernels;
 pub mod linear;

@@ -4,6 +4,7 @@
 mod checkpoints;
 mod conv;
 mod datasets;
+mod interop;
 mod kernels;
 mod models;
 mod store;
