@@ -191,14 +191,9 @@ pub struct CheckpointState {
 
 /// The model's kind, inputs, outputs and parameter count: what must match to resume.
 pub fn model_signature(model: &Model) -> String {
-    let kind = match model {
-        Model::Linear(_) => "linear",
-        Model::Logistic(_) => "logistic",
-        Model::Mlp(_) => "mlp",
-        Model::Cnn(_) => "cnn",
-    };
     format!(
-        "{kind} with {} inputs, {} outputs and {} parameters",
+        "{} with {} inputs, {} outputs and {} parameters",
+        model.name(),
         model.n_inputs(),
         model.n_outputs(),
         model.num_params()

@@ -8,9 +8,9 @@
 //! them for a config; `bench/torch_zoo.py` declares the same modules in PyTorch.
 //!
 //! Reading checks a file against that list before any weight is touched, so that missing,
-//! unexpected, wrongly shaped, non-float and truncated tensors are errors naming the key
-//! (Burn's applier would fall back to fresh weights for some, and abort the process on a
-//! truncated tensor it transposes).
+//! unexpected, wrongly shaped, non-float and truncated tensors are errors naming the key:
+//! Burn's applier leaves a parameter whose tensor does not fit at its fresh weights, and a
+//! panic inside it (a tensor with fewer bytes than its shape, transposed) aborts the process.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -216,7 +216,7 @@ pub fn load_pytorch(model: &mut Model, path: &Path, renames: &KeyRenames) -> Res
             path,
             format!(
                 "these weights do not fit the {} model:{}",
-                model_name(model),
+                model.name(),
                 listed.concat()
             ),
         ));
@@ -233,15 +233,6 @@ pub fn load_pytorch(model: &mut Model, path: &Path, renames: &KeyRenames) -> Res
         return Err(file_error(path, format!("missing key `{key}`")));
     }
     Ok(())
-}
-
-fn model_name(model: &Model) -> &'static str {
-    match model {
-        Model::Linear(_) => "linear",
-        Model::Logistic(_) => "logistic",
-        Model::Mlp(_) => "mlp",
-        Model::Cnn(_) => "cnn",
-    }
 }
 
 /// `config`'s model with the weights of a PyTorch file (see [`load_pytorch`]).
@@ -370,7 +361,7 @@ fn onnx_graph(model: &Model) -> Result<Vec<u8>> {
             ExportError::UnsupportedOperation { kind, .. } => format!(
                 "the ONNX exporter (burn-onnx 0.22) cannot express the {} model's {} \
                  operation",
-                model_name(model),
+                model.name(),
                 operation_name(&kind)
             ),
             other => format!("ONNX export failed: {other}"),

@@ -186,6 +186,16 @@ impl ModelConfig {
 }
 
 impl Model {
+    /// The model's kind, as its config names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Model::Linear(_) => "linear",
+            Model::Logistic(_) => "logistic",
+            Model::Mlp(_) => "mlp",
+            Model::Cnn(_) => "cnn",
+        }
+    }
+
     /// `[batch, n_inputs]` (dense or sparse rows) → raw outputs `[batch, n_outputs]`:
     /// regression values or logits.
     pub fn forward(&self, input: impl Into<Inputs>) -> Tensor<2> {
