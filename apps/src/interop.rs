@@ -62,7 +62,8 @@ pub struct ImportCli {
 /// What `zoo-export` wrote, for its summary line.
 pub struct Exported {
     pub app: &'static str,
-    pub inputs: usize,
+    /// One input's shape: a row of features, or for the CNN's ONNX graph an image.
+    pub input_shape: Vec<usize>,
     pub outputs: usize,
     pub bytes: usize,
 }
@@ -71,16 +72,20 @@ pub struct Exported {
 pub fn export(cli: &ExportCli) -> anyhow::Result<Exported> {
     let device = BackendKind::default_for_build().device()?;
     let predictor = Predictor::load(&cli.model_dir, &device)?;
-    let bytes = match cli.format {
-        ExportFormat::Safetensors => {
-            interop::safetensors_bytes(&predictor.model, &predictor.manifest)?
-        }
-        ExportFormat::Onnx => onnx_bytes(&predictor)?,
+    let (bytes, input_shape) = match cli.format {
+        ExportFormat::Safetensors => (
+            interop::safetensors_bytes(&predictor.model, &predictor.manifest)?,
+            vec![predictor.model.n_inputs()],
+        ),
+        ExportFormat::Onnx => (
+            onnx_bytes(&predictor)?,
+            interop::onnx_input_shape(&predictor.model),
+        ),
     };
     write_atomic(&cli.out, &bytes)?;
     Ok(Exported {
         app: predictor.preprocessing.app(),
-        inputs: predictor.model.n_inputs(),
+        input_shape,
         outputs: predictor.model.n_outputs(),
         bytes: bytes.len(),
     })

@@ -202,6 +202,15 @@ fn exports_read_back_as_pytorch_weights_with_the_same_outputs() {
 }
 
 #[test]
+fn onnx_inputs_are_rows_or_the_cnns_images() {
+    let device = cpu();
+    let input_shape =
+        |name: &str| interop::onnx_input_shape(&fixture(name).model.init(&device).unwrap());
+    assert_eq!(input_shape("mlp"), [4]);
+    assert_eq!(input_shape("cnn"), [1, 28, 28]);
+}
+
+#[test]
 fn the_pytorch_layout_is_the_documented_key_map() {
     let device = cpu();
     let layout = |name: &str| -> Vec<(String, Vec<usize>)> {

@@ -8,13 +8,14 @@ fn main() -> std::process::ExitCode {
     let cli = ExportCli::parse();
     exit_code(|| {
         let exported = export(&cli)?;
+        let input_shape: Vec<String> = exported.input_shape.iter().map(usize::to_string).collect();
         println!(
             "wrote {} ({} bytes): {} model, [batch, {}] inputs preprocessed as {}/model.json \
              says → [batch, {}] raw outputs (logits for a classifier)",
             cli.out.display(),
             exported.bytes,
             exported.app,
-            exported.inputs,
+            input_shape.join(", "),
             cli.model_dir.display(),
             exported.outputs
         );
