@@ -20,7 +20,7 @@ pub enum Error {
     NonFiniteLoss { epoch: usize, loss: f64 },
     #[error("{}: {message}", path.display())]
     Store { path: PathBuf, message: String },
-    /// A model that a format cannot hold (ONNX export).
+    /// An export that failed: an operation ONNX cannot express, or a file not written.
     #[error("cannot export: {0}")]
     Export(String),
     #[error("the device failed: {0}")]

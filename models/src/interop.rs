@@ -27,7 +27,8 @@ use crate::store::{ModelManifest, write_atomic};
 
 type PackTensor = burn::store::burn_pack::Tensor;
 
-/// The safetensors metadata key holding the exporting model folder's `model.json`.
+/// The metadata key (in a safetensors header, and in an ONNX graph's `metadata_props`) under
+/// which an export carries its model folder's `model.json`.
 pub const MANIFEST_METADATA_KEY: &str = "burn_zoo.model_json";
 /// The largest weights file read: 8 GiB, the most a model may have ([`crate::model::MAX_PARAMETERS`]
 /// f32 values), so no file is mapped into memory for a model that could not hold it.
