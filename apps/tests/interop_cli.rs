@@ -58,10 +58,6 @@ fn predict_iris(dir: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
-}
-
 fn text(path: &Path) -> String {
     path.to_str().unwrap().to_string()
 }
@@ -69,7 +65,7 @@ fn text(path: &Path) -> String {
 /// A zoo iris classifier trained into `dir/zoo`; its model.json (the config, classes and the
 /// app's scaling) is what PyTorch's iris weights are imported with.
 fn zoo_iris_model_json(dir: &Path) -> String {
-    let zoo = path(dir, "zoo");
+    let zoo = dir.join("zoo");
     run_app(
         TABULAR,
         &[
@@ -98,7 +94,7 @@ fn pytorch_weights_become_a_model_folder_and_go_back_out() {
     let s = |p: &PathBuf| text(p);
     let config = zoo_iris_model_json(dir.path());
 
-    let imported = path(dir.path(), "imported");
+    let imported = dir.path().join("imported");
     let stdout = run_app(
         IMPORT,
         &[
@@ -122,7 +118,7 @@ fn pytorch_weights_become_a_model_folder_and_go_back_out() {
     assert!(evaluated.contains("accuracy"), "{evaluated}");
 
     // Out as safetensors, and in again with the model.json the export carries.
-    let exported = path(dir.path(), "model.safetensors");
+    let exported = dir.path().join("model.safetensors");
     let stdout = run_app(
         EXPORT,
         &[
@@ -138,7 +134,7 @@ fn pytorch_weights_become_a_model_folder_and_go_back_out() {
         stdout.contains("[batch, 4] inputs") && stdout.contains("[batch, 3]"),
         "{stdout}"
     );
-    let round_trip = path(dir.path(), "round-trip");
+    let round_trip = dir.path().join("round-trip");
     run_app(
         IMPORT,
         &["--weights", &s(&exported), "--out", &s(&round_trip)],
@@ -152,7 +148,7 @@ fn pytorch_weights_become_a_model_folder_and_go_back_out() {
     );
 
     // ONNX, where this build has it.
-    let onnx = path(dir.path(), "model.onnx");
+    let onnx = dir.path().join("model.onnx");
     let output = run(
         EXPORT,
         &[
@@ -192,7 +188,7 @@ fn import_refuses_what_does_not_fit_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = |p: &PathBuf| text(p);
     let config = zoo_iris_model_json(dir.path());
-    let out = path(dir.path(), "out");
+    let out = dir.path().join("out");
 
     // The MLP's weights for the logistic model: every key named.
     let output = run(
@@ -279,13 +275,13 @@ fn train_starts_from_pytorch_weights() {
         args.extend_from_slice(extra);
         run(TABULAR, &args)
     };
-    let from_torch = path(dir.path(), "from-torch");
+    let from_torch = dir.path().join("from-torch");
     let output = train(
         &from_torch,
         &["--init-from", &fixture("logistic.safetensors")],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let fresh = path(dir.path(), "fresh");
+    let fresh = dir.path().join("fresh");
     assert!(train(&fresh, &[]).status.success());
 
     // With a learning rate of 1e-9 the weights are PyTorch's after the epoch, not fresh ones.
@@ -306,7 +302,7 @@ fn train_starts_from_pytorch_weights() {
 
     // Weights of another model are refused by key before any training.
     let output = train(
-        &path(dir.path(), "wrong"),
+        &dir.path().join("wrong"),
         &["--init-from", &fixture("cnn.pt")],
     );
     assert_eq!(output.status.code(), Some(1));

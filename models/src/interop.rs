@@ -22,7 +22,7 @@ use burn::store::{
 use burn::tensor::DType;
 
 use crate::error::{Error, Result};
-use crate::model::{Model, ModelConfig};
+use crate::model::{MAX_PARAMETERS, Model, ModelConfig};
 use crate::store::{ModelManifest, write_atomic};
 
 type PackTensor = burn::store::burn_pack::Tensor;
@@ -30,9 +30,9 @@ type PackTensor = burn::store::burn_pack::Tensor;
 /// The metadata key (in a safetensors header, and in an ONNX graph's `metadata_props`) under
 /// which an export carries its model folder's `model.json`.
 pub const MANIFEST_METADATA_KEY: &str = "burn_zoo.model_json";
-/// The largest weights file read: 8 GiB, the most a model may have ([`crate::model::MAX_PARAMETERS`]
-/// f32 values), so no file is mapped into memory for a model that could not hold it.
-const MAX_WEIGHTS_FILE: u64 = 8 << 30;
+/// The largest weights file read: the most a model may have ([`MAX_PARAMETERS`] f32 values),
+/// so no file is mapped into memory for a model that could not hold it.
+const MAX_WEIGHTS_FILE: u64 = (MAX_PARAMETERS * size_of::<f32>()) as u64;
 
 fn file_error(path: &Path, message: impl ToString) -> Error {
     Error::Store {
