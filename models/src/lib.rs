@@ -20,7 +20,6 @@ compile_error!("burn-zoo needs at least one backend feature: ndarray, flex or wg
 
 pub mod backend;
 pub mod bench;
-pub mod checkpoint;
 pub mod cnn;
 pub mod config;
 pub mod conformance;
@@ -39,7 +38,6 @@ pub mod metrics;
 pub mod mlp;
 pub mod model;
 pub mod preprocess;
-mod progress;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod sparse;
