@@ -13,7 +13,7 @@ use super::history::{EpochRecord, Fitted, History, StopReason};
 use super::progress::Progress;
 use super::stopping::{Interrupter, StoppingStrategy, stop_reason, stopping_rules};
 use crate::config::ConfigError;
-use crate::data::classes_without_training;
+use crate::data::{Subsets, classes_without_training};
 use crate::dataset::{ExampleSet, ToExampleSet};
 use crate::error::{Error, Result};
 use crate::inference::evaluate;

@@ -4,7 +4,7 @@
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use crate::data::Batch;
+use crate::batch::Batch;
 use crate::model::Model;
 use crate::task::{BatchTargets, Task};
 
