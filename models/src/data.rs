@@ -242,11 +242,13 @@ impl TargetData {
     /// Classes are split one by one, so both sides keep the class proportions: `round(n ·
     /// fraction)` examples (at least one) are held out in all, each class giving its share
     /// rounded down and the classes with the largest remainders one more, as scikit-learn's
-    /// stratified splits do. A class keeps at least one training example.
+    /// stratified splits do. A class keeps at least one training example. The shuffles draw
+    /// from ChaCha12 by name, so a seed gives the same split on any machine and with any
+    /// release of rand (which documents `StdRng`, the same algorithm today, as not portable).
     fn stratified_indices(&self, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
         let mut groups: Vec<Vec<usize>> = match self {
             TargetData::Classes { labels, n_classes } => {
                 let mut groups = vec![Vec::new(); *n_classes];

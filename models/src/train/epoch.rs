@@ -14,6 +14,7 @@ use burn::optim::{
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand_chacha::ChaCha12Rng;
 
 use super::checkpointer::{self, PartialEpoch};
 use super::config::{FitConfig, OptimizerConfig};
@@ -42,12 +43,13 @@ fn stream_seed(seed: u64, position: &[u64]) -> u64 {
     })
 }
 
-/// The order in which an epoch visits the training examples: shuffled by a seed of its own.
+/// The order in which an epoch visits the training examples: shuffled by a seed of its own,
+/// with ChaCha12 by name (portable, as the splits' generator).
 fn epoch_order(n_train: usize, config: &FitConfig, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n_train).collect();
     if config.shuffle {
         let seed = stream_seed(config.seed, &[SHUFFLE_STREAM, epoch as u64]);
-        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        order.shuffle(&mut ChaCha12Rng::seed_from_u64(seed));
     }
     order
 }
