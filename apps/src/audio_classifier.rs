@@ -7,21 +7,21 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
 use zoo_models::prelude::*;
 
 use crate::audio::clips::{
     ClipInput, ClipRows, ClipShaping, CoefficientStats, LabelSource, Recording, StoredClip,
-    cache_dir, extract_all, extract_bytes, list_recordings,
+    cache_dir, extract_all, list_recordings,
 };
 use crate::audio::mfcc::MfccConfig;
+use crate::audio::preprocessing::{AudioPreprocessing, TestSplit};
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::error::LoadError;
 use crate::predictor::Predictor;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::{DataSplit, ExampleId};
 
-pub const APP: &str = "audio-classifier";
+pub const APP: &str = AudioPreprocessing::APP;
 
 #[derive(Parser, Debug)]
 #[command(name = APP, about = "Classify WAV recordings from their MFCCs (spoken digits by default)")]
@@ -162,58 +162,7 @@ pub struct PredictCommand {
     pub files: Vec<PathBuf>,
 }
 
-/// Which recordings form the test set.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TestSplit {
-    /// FSDD's official split: takes 0–4.
-    Official,
-    Stratified {
-        fraction: f64,
-        seed: u64,
-    },
-}
-
-/// The app's part of `model.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AudioPreprocessing {
-    pub mfcc: MfccConfig,
-    pub shaping: ClipShaping,
-    pub data: PathBuf,
-    pub labels: LabelSource,
-    pub test: TestSplit,
-    pub skip_bad: bool,
-}
-
 pub type SavedModel = report::SavedModel<AudioPreprocessing>;
-
-impl AudioPreprocessing {
-    /// The model input of a WAV file's bytes: read, resampled, its MFCCs shaped into one row
-    /// as in training. `name` is the path errors show.
-    pub fn clip_input(&self, name: &Path, bytes: &[u8]) -> Result<Vec<f32>, LoadError> {
-        Ok(self.shaping.row(&extract_bytes(name, bytes, &self.mfcc)?))
-    }
-}
-
-impl report::Preprocessing for AudioPreprocessing {
-    fn check(&self, n_inputs: usize) -> Result<(), String> {
-        self.mfcc.validate()?;
-        let stats = &self.shaping.stats;
-        if stats.mean.len() != self.mfcc.width() || stats.std.len() != self.mfcc.width() {
-            return Err(format!(
-                "the coefficient statistics have {} means and {} deviations for {} coefficients",
-                stats.mean.len(),
-                stats.std.len(),
-                self.mfcc.width()
-            ));
-        }
-        let width = match self.shaping.input {
-            ClipInput::Matrix => stats.mean.len().checked_mul(self.shaping.max_frames),
-            ClipInput::Stats => stats.mean.len().checked_mul(2),
-        };
-        report::check_width(width, n_inputs)
-    }
-}
 
 /// Recordings with their MFCCs.
 type LabelledClips = Vec<(Recording, StoredClip)>;

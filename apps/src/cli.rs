@@ -18,7 +18,9 @@ use zoo_models::train::{
     ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig, request_stop,
 };
 
-use crate::report::{Preprocessing, SavedModel};
+pub use crate::files::{absolute, data_dir};
+use crate::preprocessing::Preprocessing;
+use crate::report::SavedModel;
 
 /// `--backend` (with `--remote` and `--remote-device`) and `--seed`.
 #[derive(Args, Debug, Clone)]
@@ -111,20 +113,6 @@ pub struct TrainingDevices {
     pub backend: BackendKind,
     pub main: Device,
     pub replicas: Vec<Device>,
-}
-
-/// The repository's `data/` folder, where the bundled datasets live; `BURN_ZOO_DATA`
-/// overrides it.
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("BURN_ZOO_DATA")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"))
-}
-
-/// `path` made absolute (and resolved) when it exists, so that a path recorded in
-/// `model.json` still works from another working directory.
-pub fn absolute(path: &std::path::Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The exit code of a program stopped by Ctrl-C, as shells report it (128 + SIGINT).
@@ -341,7 +329,10 @@ pub struct SavedModelArgs {
 
 impl SavedModelArgs {
     /// The saved model on the chosen backend, with the app's preprocessing state `P`.
-    pub fn load<P: Preprocessing>(&self, app: &str) -> anyhow::Result<SavedModel<P>> {
+    pub fn load<P: Preprocessing + serde::de::DeserializeOwned>(
+        &self,
+        app: &str,
+    ) -> anyhow::Result<SavedModel<P>> {
         SavedModel::load(&self.model_dir, &self.runtime.device()?, app)
     }
 }

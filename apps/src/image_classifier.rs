@@ -1,7 +1,7 @@
 //! `image-classifier`: logistic regression, an MLP or a CNN on MNIST-style IDX files or on a
 //! folder of images with one sub-folder per class; `train`, `evaluate` and `predict`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -10,14 +10,16 @@ use zoo_models::prelude::*;
 
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir, parse_size};
 use crate::error::LoadError;
-use crate::predictor::{ModelInput, Predictor};
+use crate::predictor::Predictor;
+use crate::preprocessing::ModelInput;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::DataSplit;
 use crate::vision::folder::{self, FolderOptions, SizePolicy};
 use crate::vision::idx::{self, Part};
+use crate::vision::preprocessing::{DataSource, ImagePreprocessing};
 use crate::vision::{Color, ImageLayout, ImageSet, PixelScaling};
 
-pub const APP: &str = "image-classifier";
+pub const APP: &str = ImagePreprocessing::APP;
 
 #[derive(Parser, Debug)]
 #[command(name = APP, about = "Classify images: MNIST-style IDX files or a folder of class sub-folders")]
@@ -203,28 +205,6 @@ pub struct PredictCommand {
     pub files: Vec<PathBuf>,
 }
 
-/// Where the training run's data came from, so that `evaluate` finds the same test set.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "format", rename_all = "lowercase")]
-pub enum DataSource {
-    Idx {
-        dir: PathBuf,
-    },
-    Folder {
-        dir: PathBuf,
-        /// The held-out fraction and its seed; absent when the folder has train/ and test/.
-        test_split: Option<f64>,
-        seed: u64,
-    },
-}
-
-/// The app's part of `model.json`: how pixels become inputs and where the data came from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ImagePreprocessing {
-    pub pixels: PixelScaling,
-    pub source: DataSource,
-}
-
 /// Training and test images, and where they came from.
 pub struct LoadedData {
     pub train: ImageSet,
@@ -371,37 +351,6 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
 
 /// A saved model with its image preprocessing.
 pub type SavedModel = report::SavedModel<ImagePreprocessing>;
-
-impl ImagePreprocessing {
-    /// The model input of a PNG or JPEG file's bytes, of any size and colour: converted to
-    /// the model's layout, then scaled as in training. `name` is the path errors show.
-    pub fn image_input(&self, name: &Path, bytes: &[u8]) -> Result<Vec<f32>, LoadError> {
-        let pixels = folder::decode_image_bytes(name, bytes, self.pixels.layout)?;
-        Ok(self.pixels.inputs(&pixels))
-    }
-}
-
-impl report::Preprocessing for ImagePreprocessing {
-    fn check(&self, n_inputs: usize) -> Result<(), String> {
-        let layout = self.pixels.layout;
-        let values = layout
-            .channels()
-            .checked_mul(layout.height)
-            .and_then(|v| v.checked_mul(layout.width));
-        report::check_width(values, n_inputs)?;
-        match &self.pixels.normalization {
-            Some(n) if n.mean.len() != layout.channels() || n.std.len() != layout.channels() => {
-                Err(format!(
-                    "the normalisation has {} means and {} deviations for {} channels",
-                    n.mean.len(),
-                    n.std.len(),
-                    layout.channels()
-                ))
-            }
-            _ => Ok(()),
-        }
-    }
-}
 
 /// The test images of `source`, read into the saved model's layout and classes.
 fn load_test_set(source: &DataSource, saved: &SavedModel) -> anyhow::Result<ImageSet> {

@@ -23,6 +23,7 @@ pub mod image_classifier;
 pub mod interop;
 pub mod plots;
 pub mod predictor;
+pub mod preprocessing;
 pub mod report;
 pub mod serve;
 pub mod sklearn;

@@ -19,6 +19,7 @@ use zoo_models::train::{FitConfig, History, StopReason, fit_data_parallel};
 use crate::cli::{InitialWeights, TrainingDevices};
 use crate::error::LoadError;
 use crate::plots;
+use crate::preprocessing::Preprocessing;
 use crate::split::{DataSplit, SPLIT_FILE, SplitIds};
 
 /// Batch size of `evaluate` and `predict`: inference only, so bigger than a training batch.
@@ -330,26 +331,7 @@ pub struct SavedModel<P> {
     pub preprocessing: P,
 }
 
-/// An app's preprocessing state, as `model.json` stores it.
-pub trait Preprocessing: DeserializeOwned {
-    /// Why this state cannot feed a model of `n_inputs` inputs, if it cannot: a hand-edited or
-    /// corrupt `model.json` must fail at load, not when an input is shaped by it.
-    fn check(&self, n_inputs: usize) -> Result<(), String>;
-}
-
-/// `Err` saying that preprocessing makes `made` features (`None`: more than fit in memory)
-/// where the model takes `n_inputs`.
-pub fn check_width(made: Option<usize>, n_inputs: usize) -> Result<(), String> {
-    match made {
-        Some(width) if width == n_inputs => Ok(()),
-        Some(width) => Err(format!(
-            "the preprocessing makes {width} features but the model takes {n_inputs}"
-        )),
-        None => Err("the preprocessing's sizes overflow".into()),
-    }
-}
-
-impl<P: Preprocessing> SavedModel<P> {
+impl<P: Preprocessing + DeserializeOwned> SavedModel<P> {
     /// Loads a model folder onto `device`; a folder written by another app, or whose
     /// preprocessing does not fit its model, is an error.
     pub fn load(dir: &Path, device: &Device, app: &str) -> anyhow::Result<Self> {

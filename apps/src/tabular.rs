@@ -2,26 +2,27 @@
 //! `evaluate` and `predict`. Linear regression is checked against the exact least-squares fit.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
 use zoo_models::linear::least_squares;
 use zoo_models::metrics::regression_report;
 use zoo_models::prelude::*;
 use zoo_models::preprocess::Standardizer;
 
-use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
+use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute};
 use crate::delimiter::Delimiter;
 use crate::error::LoadError;
-use crate::predictor::{Input, Output, Predictor};
+use crate::predictor::{Output, Predictor};
+use crate::preprocessing::Input;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save_with};
-use crate::split::{DataSplit, ExampleId, rows, rows_at};
-use crate::table::{TableOptions, read_table};
+use crate::split::DataSplit;
+use crate::table::preprocessing::{TabularPreprocessing, TargetScaling};
+use crate::table::source::{Dataset, TableSource, Targets, TaskKind, load_with_test, split};
 use crate::text::Column;
 
-pub const APP: &str = "tabular";
+pub const APP: &str = TabularPreprocessing::APP;
 
 #[derive(Parser, Debug)]
 #[command(name = APP, about = "Regression and classification on numeric tables (CSV or whitespace-separated)")]
@@ -40,13 +41,6 @@ pub enum Command {
     Evaluate(EvaluateCommand),
     /// Predict for rows of feature values read from a file or standard input.
     Predict(PredictCommand),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskKind {
-    Regression,
-    Classification,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -84,29 +78,8 @@ impl TabularModel {
     }
 }
 
-/// The bundled scikit-learn datasets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dataset {
-    /// 442 patients, 10 features, disease progression after a year (regression).
-    Diabetes,
-    /// 569 tumours, 30 features, malignant or benign.
-    BreastCancer,
-    /// 150 flowers, 4 features, 3 species.
-    Iris,
-}
-
-impl Dataset {
-    fn task(self) -> TaskKind {
-        match self {
-            Dataset::Diabetes => TaskKind::Regression,
-            _ => TaskKind::Classification,
-        }
-    }
-}
-
 /// Where the table is and how to read it.
-#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Args, Debug, Clone, PartialEq)]
 pub struct SourceArgs {
     /// A bundled dataset [default: diabetes for regression, breast-cancer for classification].
     #[arg(long, value_enum, conflicts_with = "data")]
@@ -130,6 +103,26 @@ pub struct SourceArgs {
     /// lines: `,`, `;`, tab or whitespace, whatever the file's name].
     #[arg(long)]
     pub delimiter: Option<Delimiter>,
+}
+
+impl SourceArgs {
+    /// The table these flags name, as `model.json` records it: without --dataset or --data,
+    /// the bundled dataset of `task`.
+    fn table_source(&self, task: TaskKind) -> TableSource {
+        let default = match task {
+            TaskKind::Regression => Dataset::Diabetes,
+            TaskKind::Classification => Dataset::BreastCancer,
+        };
+        TableSource {
+            dataset: self.dataset.or(self.data.is_none().then_some(default)),
+            data: self.data.clone(),
+            target: self.target.clone(),
+            target_file: self.target_file.clone(),
+            header: self.header,
+            skip_rows: self.skip_rows,
+            delimiter: self.delimiter,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -175,329 +168,6 @@ pub struct PredictCommand {
     pub data: Option<PathBuf>,
 }
 
-/// Targets as read: numbers, or class labels with their names.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Targets {
-    Numbers(Vec<f32>),
-    Classes {
-        labels: Vec<usize>,
-        names: Vec<String>,
-    },
-}
-
-/// A table split into features and targets.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LoadedTable {
-    pub features: Features,
-    /// The feature columns' header names, or `column N` (N counts the file's columns from 0).
-    pub feature_names: Vec<String>,
-    pub targets: Targets,
-}
-
-/// Class names in order: numerically when every name is a number, else as text (mixing the
-/// two orders would be no order at all: 9 < 10 by number, 10 < 5x < 9 as text).
-fn sort_class_names(names: &mut Vec<String>) {
-    names.sort();
-    names.dedup();
-    let numbers: Option<Vec<f64>> = names.iter().map(|n| n.parse::<f64>().ok()).collect();
-    if let Some(numbers) = numbers {
-        let mut by_number: Vec<(f64, String)> = numbers.into_iter().zip(names.drain(..)).collect();
-        by_number.sort_by(|a, b| a.0.total_cmp(&b.0));
-        names.extend(by_number.into_iter().map(|(_, name)| name));
-    }
-}
-
-/// Gives a training table and its test table the same classes, the union of both, so a class
-/// that only one of them holds keeps its meaning (and the split names it in a warning).
-fn unify_classes(train: &mut LoadedTable, test: &mut LoadedTable) {
-    let (
-        Targets::Classes {
-            labels: train_labels,
-            names: train_names,
-        },
-        Targets::Classes {
-            labels: test_labels,
-            names: test_names,
-        },
-    ) = (&mut train.targets, &mut test.targets)
-    else {
-        return;
-    };
-    let mut names: Vec<String> = train_names
-        .iter()
-        .chain(test_names.iter())
-        .cloned()
-        .collect();
-    sort_class_names(&mut names);
-    for (labels, own) in [(train_labels, &*train_names), (test_labels, &*test_names)] {
-        labels.iter_mut().for_each(|l| {
-            *l = names
-                .iter()
-                .position(|n| *n == own[*l])
-                .expect("in the union")
-        });
-    }
-    *train_names = names.clone();
-    *test_names = names;
-}
-
-fn number_targets(path: &Path, options: &TableOptions) -> Result<Vec<f32>, LoadError> {
-    let table = read_table(path, options)?;
-    if table.width() != 1 {
-        return Err(LoadError::new(
-            path,
-            format!(
-                "a target file needs one value per row, found {} columns",
-                table.width()
-            ),
-        ));
-    }
-    (0..table.rows.len())
-        .map(|r| table.number(r, 0, path))
-        .collect()
-}
-
-/// Reads the table `source` describes, as `task`.
-pub fn load(source: &SourceArgs, task: TaskKind) -> anyhow::Result<LoadedTable> {
-    let bundled = |dir: &str| data_dir().join(dir);
-    match (source.dataset, &source.data) {
-        (Some(Dataset::BreastCancer | Dataset::Iris), _) => {
-            let file = match source.dataset {
-                Some(Dataset::Iris) => bundled("sklearn-iris/iris.csv"),
-                _ => bundled("sklearn-breast-cancer/breast_cancer.csv"),
-            };
-            let data = crate::sklearn::load_classification_csv(&file)?;
-            let TargetData::Classes { labels, .. } = data.examples.targets else {
-                unreachable!("a classification file")
-            };
-            Ok(LoadedTable {
-                feature_names: (0..data.examples.features.n_features())
-                    .map(|c| format!("column {c}"))
-                    .collect(),
-                features: data.examples.features,
-                targets: Targets::Classes {
-                    labels,
-                    names: data.class_names,
-                },
-            })
-        }
-        (Some(Dataset::Diabetes), _) => {
-            let features = bundled("sklearn-diabetes/diabetes_data_raw.csv.gz");
-            let targets = bundled("sklearn-diabetes/diabetes_target.csv.gz");
-            // Despite their names, both files are whitespace-separated.
-            let options = TableOptions {
-                delimiter: Some(Delimiter::Whitespace),
-                header: false,
-                skip_rows: 0,
-            };
-            load_columns(&features, &options, None, Some(&targets), task)
-        }
-        (None, Some(path)) => {
-            let options = TableOptions {
-                delimiter: source.delimiter,
-                header: source.header || matches!(source.target, Some(Column::Name(_))),
-                skip_rows: source.skip_rows,
-            };
-            load_columns(
-                path,
-                &options,
-                source.target.as_ref(),
-                source.target_file.as_deref(),
-                task,
-            )
-        }
-        (None, None) => unreachable!("train fills in the default dataset"),
-    }
-}
-
-fn load_columns(
-    path: &Path,
-    options: &TableOptions,
-    target: Option<&Column>,
-    target_file: Option<&Path>,
-    task: TaskKind,
-) -> anyhow::Result<LoadedTable> {
-    let table = read_table(path, options)?;
-    let target_column = match (target_file, target) {
-        (Some(_), _) => None,
-        (None, Some(column)) => Some(table.column(column, path)?),
-        (None, None) => Some(table.width() - 1),
-    };
-    let feature_columns: Vec<usize> = (0..table.width())
-        .filter(|c| Some(*c) != target_column)
-        .collect();
-    if feature_columns.is_empty() {
-        return Err(LoadError::new(
-            path,
-            format!(
-                "every row holds a single field, so there is no feature column besides the \
-                 target: no {} separates the columns of this file; name the separator with \
-                 --delimiter",
-                match table.delimiter {
-                    Delimiter::Whitespace => "`,`, `;`, tab or space".to_string(),
-                    given => given.to_string(),
-                }
-            ),
-        )
-        .into());
-    }
-    let feature_names = feature_columns
-        .iter()
-        .map(|&c| match &table.header {
-            Some(header) => header[c].clone(),
-            None => format!("column {c}"),
-        })
-        .collect();
-    let mut values = Vec::with_capacity(table.rows.len() * feature_columns.len());
-    for row in 0..table.rows.len() {
-        for &column in &feature_columns {
-            values.push(table.number(row, column, path)?);
-        }
-    }
-    let features = Features::new(values, feature_columns.len())?;
-    let targets = match (task, target_file, target_column) {
-        (TaskKind::Regression, Some(file), _) => {
-            let options = TableOptions {
-                delimiter: None,
-                header: false,
-                skip_rows: 0,
-            };
-            let numbers = number_targets(file, &options)?;
-            if numbers.len() != features.len() {
-                return Err(LoadError::new(
-                    file,
-                    format!(
-                        "{} targets for the {} rows of {}",
-                        numbers.len(),
-                        features.len(),
-                        path.display()
-                    ),
-                )
-                .into());
-            }
-            Targets::Numbers(numbers)
-        }
-        (TaskKind::Regression, None, Some(column)) => Targets::Numbers(
-            (0..table.rows.len())
-                .map(|r| table.number(r, column, path))
-                .collect::<Result<_, _>>()?,
-        ),
-        (TaskKind::Classification, None, Some(column)) => {
-            let cells: Vec<&str> = table.rows.iter().map(|r| r[column].as_str()).collect();
-            let mut names: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
-            sort_class_names(&mut names);
-            let labels = cells
-                .iter()
-                .map(|c| names.iter().position(|n| n == c).expect("listed"))
-                .collect();
-            Targets::Classes { labels, names }
-        }
-        (TaskKind::Classification, Some(_), _) => {
-            bail!("--target-file holds regression targets; use --target for classes")
-        }
-        (_, None, None) => unreachable!("a target column or file"),
-    };
-    Ok(LoadedTable {
-        features,
-        feature_names,
-        targets,
-    })
-}
-
-/// Standardisation of a regression target, undone for reporting and prediction.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TargetScaling {
-    pub mean: f32,
-    pub std: f32,
-}
-
-/// The app's part of `model.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TabularPreprocessing {
-    pub features: Standardizer,
-    pub target: Option<TargetScaling>,
-    pub source: SourceArgs,
-    pub task: TaskKind,
-    pub test_data: Option<PathBuf>,
-    pub test_split: f64,
-    pub seed: u64,
-}
-
-/// Examples with the ids of their rows.
-type Part = (Examples, Vec<ExampleId>);
-
-/// Training and test examples, unscaled, in the split's order: a stratified (classification)
-/// seeded share of the data, or all of it against the test table.
-fn split(
-    data: &LoadedTable,
-    test_data: Option<&LoadedTable>,
-    fraction: f64,
-    seed: u64,
-    path: &Path,
-) -> anyhow::Result<(Part, Part)> {
-    let examples = |t: &LoadedTable| -> anyhow::Result<Examples> {
-        let targets = match &t.targets {
-            Targets::Numbers(values) => TargetData::Values {
-                values: values.clone(),
-                n_outputs: 1,
-            },
-            Targets::Classes { labels, names } => TargetData::Classes {
-                labels: labels.clone(),
-                n_classes: names.len(),
-            },
-        };
-        Ok(Examples::new(t.features.clone(), targets)?)
-    };
-    let all = examples(data)?;
-    Ok(match test_data {
-        Some(test) => {
-            let test = examples(test)?;
-            let test_ids = rows(test.len());
-            ((all.clone(), rows(all.len())), (test, test_ids))
-        }
-        None => {
-            let (train, test) = all
-                .targets
-                .train_test_indices(fraction, seed)
-                .map_err(|e| LoadError::new(path, e.to_string()))?;
-            (
-                (all.select(&train), rows_at(&train)),
-                (all.select(&test), rows_at(&test)),
-            )
-        }
-    })
-}
-
-/// The table `source` names and the test table, when there is one, with the same classes.
-fn load_with_test(
-    source: &SourceArgs,
-    test_data: Option<&Path>,
-    task: TaskKind,
-) -> anyhow::Result<(LoadedTable, Option<LoadedTable>)> {
-    let mut data = load(source, task)?;
-    let test = match test_data {
-        Some(path) => {
-            let test_source = SourceArgs {
-                data: Some(path.to_path_buf()),
-                dataset: None,
-                ..source.clone()
-            };
-            let mut test = load(&test_source, task)?;
-            unify_classes(&mut data, &mut test);
-            Some(test)
-        }
-        None => None,
-    };
-    Ok((data, test))
-}
-
-fn source_path(source: &SourceArgs) -> PathBuf {
-    source
-        .data
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{:?}", source.dataset)))
-}
-
 /// Trains, tests and saves; returns `metrics.json`, the folder and, for linear regression, the
 /// test R² of the exact least-squares fit on the same split.
 pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Option<f64>)> {
@@ -529,14 +199,8 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
     }
     let fit_config = command.train.fit_config(model_kind.fit_defaults(), seed);
     fit_config.validate()?;
-    let mut source = command.source.clone();
-    if source.data.is_none() && source.dataset.is_none() {
-        source.dataset = Some(match task_kind {
-            TaskKind::Regression => Dataset::Diabetes,
-            TaskKind::Classification => Dataset::BreastCancer,
-        });
-    }
-    let source_name = source_path(&source);
+    let mut source = command.source.table_source(task_kind);
+    let source_name = source.path();
     source.data = source.data.as_deref().map(absolute);
     source.target_file = source.target_file.as_deref().map(absolute);
     let (data, test_table) = load_with_test(&source, command.test_data.as_deref(), task_kind)?;
@@ -710,74 +374,6 @@ fn test_metrics(
 
 pub type SavedModel = report::SavedModel<TabularPreprocessing>;
 
-/// How far from its training mean, in standard deviations, a feature value may be.
-pub const FEATURE_RANGE_STDS: f64 = 1e6;
-
-impl TabularPreprocessing {
-    /// The values every feature may take: those within [`FEATURE_RANGE_STDS`] standard
-    /// deviations of every feature's training mean. Wider values would overflow f32 once
-    /// standardised (or drive the model's outputs to infinity); none is a measurement.
-    pub fn value_range(&self) -> (f64, f64) {
-        let s = &self.features;
-        s.mean
-            .iter()
-            .zip(&s.std)
-            .map(|(&mean, &std)| {
-                let spread = FEATURE_RANGE_STDS * std as f64;
-                (mean as f64 - spread, mean as f64 + spread)
-            })
-            .fold((f64::MIN, f64::MAX), |(lo, hi), (l, h)| {
-                (lo.max(l), hi.min(h))
-            })
-    }
-
-    /// The model input of one row of feature values: checked, then standardised as in
-    /// training.
-    pub fn row_input(&self, row: &[f64]) -> Result<Vec<f32>, String> {
-        let n = self.features.mean.len();
-        if row.len() != n {
-            return Err(format!(
-                "{} values, the model takes {n} features",
-                row.len()
-            ));
-        }
-        let (lo, hi) = self.value_range();
-        if let Some((c, v)) = row
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !(lo..=hi).contains(*v))
-        {
-            return Err(format!(
-                "the value {v} of feature {c} is outside [{lo}, {hi}], the range this model \
-                 takes ({FEATURE_RANGE_STDS:e} standard deviations of the training data)"
-            ));
-        }
-        let mut features =
-            Features::new(row.iter().map(|&v| v as f32).collect(), n).map_err(|e| e.to_string())?;
-        self.features.transform(&mut features);
-        Ok(features.values().to_vec())
-    }
-
-    /// A model output in the target's own units (regression targets were standardised).
-    pub fn target_value(&self, output: f32) -> f32 {
-        self.target.map_or(output, |s| output * s.std + s.mean)
-    }
-}
-
-impl report::Preprocessing for TabularPreprocessing {
-    fn check(&self, n_inputs: usize) -> Result<(), String> {
-        let features = &self.features;
-        if features.std.len() != features.mean.len() {
-            return Err(format!(
-                "the feature scaling has {} means and {} deviations",
-                features.mean.len(),
-                features.std.len()
-            ));
-        }
-        report::check_width(Some(features.mean.len()), n_inputs)
-    }
-}
-
 /// The test-set figures of a saved model, on the training run's test set.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
     let saved: SavedModel = command.saved.load(APP)?;
@@ -788,7 +384,7 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
         test_table.as_ref(),
         p.test_split,
         p.seed,
-        &source_path(&p.source),
+        &p.source.path(),
     )?;
     p.features.transform(&mut test.features);
     if let (Some(s), TargetData::Values { values, .. }) = (p.target, &mut test.targets) {
@@ -883,20 +479,4 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_names_sort_by_number_only_when_all_are_numbers() {
-        let sorted = |names: &[&str]| {
-            let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            sort_class_names(&mut names);
-            names
-        };
-        assert_eq!(sorted(&["10", "9", "2.5", "9"]), ["2.5", "9", "10"]);
-        assert_eq!(sorted(&["10", "9", "5x"]), ["10", "5x", "9"]);
-    }
 }

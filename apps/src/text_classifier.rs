@@ -8,19 +8,20 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
 use zoo_models::prelude::*;
 
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
 use crate::delimiter::Delimiter;
 use crate::error::LoadError;
-use crate::predictor::{Input, Predictor};
+use crate::predictor::Predictor;
+use crate::preprocessing::Input;
 use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
 use crate::split::{DataSplit, rows, rows_at};
 use crate::text::features::{IN_MEMORY_VALUES, TfidfConfig, TfidfVectorizer, text_features};
+use crate::text::preprocessing::{TestSource, TextPreprocessing};
 use crate::text::{Column, LabelledTexts, TableFormat, read_table};
 
-pub const APP: &str = "text-classifier";
+pub const APP: &str = TextPreprocessing::APP;
 
 #[derive(Parser, Debug)]
 #[command(name = APP, about = "Classify texts: a CSV or TSV file with a label column and a text column")]
@@ -244,23 +245,6 @@ pub struct PredictCommand {
     pub texts: Vec<String>,
 }
 
-/// Where the test set of a training run came from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TestSource {
-    File(PathBuf),
-    Split { fraction: f64, seed: u64 },
-}
-
-/// The app's part of `model.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TextPreprocessing {
-    pub vectorizer: TfidfVectorizer,
-    pub data: PathBuf,
-    pub format: TableFormat,
-    pub test: TestSource,
-}
-
 /// Sorted distinct labels of `sets`: the classes, in label order.
 fn classes_of(sets: &[&LabelledTexts]) -> Vec<String> {
     sets.iter()
@@ -447,28 +431,6 @@ fn all_rows(n: usize) -> Vec<usize> {
 
 /// A saved model with its vectorizer and data description.
 pub type SavedModel = report::SavedModel<TextPreprocessing>;
-
-impl TextPreprocessing {
-    /// The model input of one text: its TF-IDF row, as (column, value) pairs.
-    pub fn text_input(&self, text: &str) -> Vec<(u32, f32)> {
-        self.vectorizer.sparse_row(text)
-    }
-}
-
-impl report::Preprocessing for TextPreprocessing {
-    fn check(&self, n_inputs: usize) -> Result<(), String> {
-        let vectorizer = &self.vectorizer;
-        vectorizer.config.validate()?;
-        if vectorizer.idf.len() != vectorizer.vocabulary.len() {
-            return Err(format!(
-                "the vocabulary has {} terms but {} IDF values",
-                vectorizer.vocabulary.len(),
-                vectorizer.idf.len()
-            ));
-        }
-        report::check_width(Some(vectorizer.n_features()), n_inputs)
-    }
-}
 
 /// The test-set figures of a saved model: on the training run's test set, or on all of `--data`.
 pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
