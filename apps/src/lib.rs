@@ -9,6 +9,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod app;
 pub mod audio;
 pub mod audio_classifier;
 pub mod bench;
@@ -24,12 +25,15 @@ pub mod interop;
 pub mod plots;
 pub mod predictor;
 pub mod preprocessing;
-pub mod report;
+pub mod resume;
+pub mod run;
+pub mod saved;
 pub mod serve;
 pub mod sklearn;
 pub mod split;
 pub mod table;
 pub mod tabular;
+pub mod test_metrics;
 pub mod text;
 pub mod text_classifier;
 pub mod token;

@@ -16,8 +16,9 @@ use zoo_models::store::{self, MANIFEST_FILE};
 use crate::audio::preprocessing::AudioPreprocessing;
 use crate::error::LoadError;
 use crate::preprocessing::{ModelInput, Preprocessing};
-use crate::report::{self, INFERENCE_BATCH, SavedModel};
+use crate::saved::SavedModel;
 use crate::table::preprocessing::TabularPreprocessing;
+use crate::test_metrics::INFERENCE_BATCH;
 use crate::text::preprocessing::TextPreprocessing;
 use crate::vision::preprocessing::ImagePreprocessing;
 
@@ -159,7 +160,7 @@ impl Predictor {
                         .map(|&v| self.preprocessing.output_value(v))
                         .collect(),
                 ),
-                _ => Output::Classes(report::ranked_classes(
+                _ => Output::Classes(ranked_classes(
                     &predictions,
                     self.class_names(),
                     i,
@@ -168,4 +169,31 @@ impl Predictor {
             })
             .collect())
     }
+}
+
+/// The `top` most probable classes of example `i`, most probable first, with their
+/// probabilities.
+pub fn ranked_classes(
+    predictions: &Predictions,
+    class_names: &[String],
+    i: usize,
+    top: usize,
+) -> Vec<(String, f32)> {
+    let mut ranked: Vec<(String, f32)> = class_names
+        .iter()
+        .cloned()
+        .zip(predictions.row(i).iter().copied())
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked.truncate(top.max(1));
+    ranked
+}
+
+/// `input: 7 0.9981, 9 0.0012, …`, the line `predict` prints for one input.
+pub fn ranked_line(input: &str, ranked: &[(String, f32)]) -> String {
+    let classes: Vec<String> = ranked
+        .iter()
+        .map(|(class, p)| format!("{class} {p:.4}"))
+        .collect();
+    format!("{input}: {}", classes.join(", "))
 }

@@ -2,46 +2,44 @@
 //! `evaluate` and `predict`. Linear regression is checked against the exact least-squares fit.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use zoo_models::linear::least_squares;
-use zoo_models::metrics::regression_report;
+use zoo_models::metrics::r2_score;
 use zoo_models::prelude::*;
 use zoo_models::preprocess::Standardizer;
 
-use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute};
+use crate::app::{self, App, ModelChoice, Prepared};
+use crate::cli::absolute;
 use crate::delimiter::Delimiter;
 use crate::error::LoadError;
 use crate::predictor::{Output, Predictor};
 use crate::preprocessing::Input;
-use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save_with};
+use crate::run::MetricsFile;
+use crate::saved;
 use crate::split::DataSplit;
 use crate::table::preprocessing::{TabularPreprocessing, TargetScaling};
-use crate::table::source::{Dataset, TableSource, Targets, TaskKind, load_with_test, split};
+use crate::table::source::{
+    Dataset, LoadedTable, TableSource, Targets, TaskKind, load_with_test, split,
+};
+use crate::test_metrics::TestMetrics;
 use crate::text::Column;
 
+pub use crate::app::run;
+
+/// The tabular app, as an [`App`].
+#[derive(Debug)]
+pub struct Tabular;
+
 pub const APP: &str = TabularPreprocessing::APP;
-
-#[derive(Parser, Debug)]
-#[command(name = APP, about = "Regression and classification on numeric tables (CSV or whitespace-separated)")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-// `train`'s many flags make its variant large; a command line is parsed once, so size is moot.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Train a model, test it and save it with its history, metrics and charts.
-    Train(TrainCommand),
-    /// Test a saved model.
-    Evaluate(EvaluateCommand),
-    /// Predict for rows of feature values read from a file or standard input.
-    Predict(PredictCommand),
-}
+pub type Cli = app::Cli<Tabular>;
+pub type Command = app::Command<Tabular>;
+pub type TrainCommand = app::TrainCommand<Tabular>;
+pub type EvaluateCommand = app::EvaluateCommand<Tabular>;
+pub type PredictCommand = app::PredictCommand<Tabular>;
+pub type SavedModel = saved::SavedModel<TabularPreprocessing>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TabularModel {
@@ -125,10 +123,9 @@ impl SourceArgs {
     }
 }
 
+/// `train`'s own arguments.
 #[derive(Args, Debug)]
-pub struct TrainCommand {
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+pub struct AppTrainArgs {
     /// [default: linear for regression, logistic for classification]
     #[arg(long, value_enum)]
     pub model: Option<TabularModel>,
@@ -146,73 +143,56 @@ pub struct TrainCommand {
     /// Widths of the MLP's hidden layers.
     #[arg(long, value_delimiter = ',', default_value = "32")]
     pub hidden: Vec<usize>,
-    #[command(flatten)]
-    pub train: TrainArgs,
 }
 
-#[derive(Args, Debug)]
-pub struct EvaluateCommand {
-    #[command(flatten)]
-    pub saved: SavedModelArgs,
-    #[arg(long)]
-    pub json: bool,
+impl AppTrainArgs {
+    /// The model and the task: as given, or each from the other (and the dataset's task).
+    fn model_and_task(&self) -> anyhow::Result<(TabularModel, TaskKind)> {
+        let task = self
+            .task
+            .or(self.source.dataset.map(Dataset::task))
+            .unwrap_or(if self.model == Some(TabularModel::Logistic) {
+                TaskKind::Classification
+            } else {
+                TaskKind::Regression
+            });
+        let model = self.model.unwrap_or(match task {
+            TaskKind::Regression => TabularModel::Linear,
+            TaskKind::Classification => TabularModel::Logistic,
+        });
+        match (model, task) {
+            (TabularModel::Linear, TaskKind::Classification) => {
+                bail!("linear regression cannot classify; use --model logistic or mlp")
+            }
+            (TabularModel::Logistic, TaskKind::Regression) => {
+                bail!("logistic regression cannot regress; use --model linear or mlp")
+            }
+            _ => Ok((model, task)),
+        }
+    }
 }
 
+/// `evaluate` takes no arguments of its own: it tests on the training run's test set.
 #[derive(Args, Debug)]
-pub struct PredictCommand {
-    #[command(flatten)]
-    pub saved: SavedModelArgs,
+pub struct AppEvaluateArgs {}
+
+/// `predict`'s own arguments.
+#[derive(Args, Debug)]
+pub struct AppPredictArgs {
     /// Rows of feature values separated by commas, semicolons or whitespace [default: standard
     /// input].
     #[arg(long)]
     pub data: Option<PathBuf>,
 }
 
-/// Trains, tests and saves; returns `metrics.json`, the folder and, for linear regression, the
-/// test R² of the exact least-squares fit on the same split.
-pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Option<f64>)> {
-    let backend = command.runtime.backend;
-    let seed = command.runtime.seed;
-    let devices = command
-        .runtime
-        .training_devices(command.train.devices as usize)?;
-    let task_kind = command
-        .task
-        .or(command.source.dataset.map(Dataset::task))
-        .unwrap_or(if command.model == Some(TabularModel::Logistic) {
-            TaskKind::Classification
-        } else {
-            TaskKind::Regression
-        });
-    let model_kind = command.model.unwrap_or(match task_kind {
-        TaskKind::Regression => TabularModel::Linear,
-        TaskKind::Classification => TabularModel::Logistic,
-    });
-    match (model_kind, task_kind) {
-        (TabularModel::Linear, TaskKind::Classification) => {
-            bail!("linear regression cannot classify; use --model logistic or mlp")
-        }
-        (TabularModel::Logistic, TaskKind::Regression) => {
-            bail!("logistic regression cannot regress; use --model linear or mlp")
-        }
-        _ => {}
-    }
-    let fit_config = command.train.fit_config(model_kind.fit_defaults(), seed);
-    fit_config.validate()?;
-    let mut source = command.source.table_source(task_kind);
-    let source_name = source.path();
-    source.data = source.data.as_deref().map(absolute);
-    source.target_file = source.target_file.as_deref().map(absolute);
-    let (data, test_table) = load_with_test(&source, command.test_data.as_deref(), task_kind)?;
-    let ((mut train_examples, train_ids), (mut test_examples, test_ids)) = split(
-        &data,
-        test_table.as_ref(),
-        command.test_split,
-        seed,
-        &source_name,
-    )?;
-
-    let scaler = Standardizer::fit(&train_examples.features);
+/// The preprocessing fitted on `train`'s rows: features standardised, and a regression target
+/// too. A constant feature is a warning naming it; a constant target, an error.
+fn fit_preprocessing(
+    train: &Examples,
+    data: &LoadedTable,
+    path: &Path,
+) -> anyhow::Result<(Standardizer, Option<TargetScaling>)> {
+    let scaler = Standardizer::fit(&train.features);
     if !scaler.constant_columns.is_empty() {
         let names: Vec<&str> = scaler
             .constant_columns
@@ -221,183 +201,177 @@ pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf, Op
             .collect();
         eprintln!(
             "warning: {}: {} constant in the training rows: kept, standardised to 0",
-            source_name.display(),
+            path.display(),
             match names.as_slice() {
                 [one] => format!("column `{one}` is"),
                 many => format!("columns `{}` are", many.join("`, `")),
             }
         );
     }
-    scaler.transform(&mut train_examples.features);
-    scaler.transform(&mut test_examples.features);
-    let target_scaling = match &mut train_examples.targets {
-        TargetData::Values { values, .. } => {
-            let stats = Standardizer::fit(&Features::new(values.clone(), 1)?);
-            if !stats.constant_columns.is_empty() {
-                return Err(LoadError::new(
-                    &source_name,
-                    "the target is constant in the training rows: there is nothing to predict",
-                )
-                .into());
-            }
-            let scaling = TargetScaling {
-                mean: stats.mean[0],
-                std: stats.std[0],
-            };
-            values
-                .iter_mut()
-                .for_each(|v| *v = (*v - scaling.mean) / scaling.std);
-            if let TargetData::Values { values, .. } = &mut test_examples.targets {
-                values
-                    .iter_mut()
-                    .for_each(|v| *v = (*v - scaling.mean) / scaling.std);
-            }
-            Some(scaling)
-        }
-        TargetData::Classes { .. } => None,
+    let TargetData::Values { values, .. } = &train.targets else {
+        return Ok((scaler, None));
     };
-
-    let (task, class_names) = match &data.targets {
-        Targets::Numbers(_) => (Task::Regression { n_outputs: 1 }, Vec::new()),
-        Targets::Classes { names, .. } => (Task::classification(names.len()), names.clone()),
-    };
-    let n = train_examples.features.n_features();
-    let config = match model_kind {
-        TabularModel::Linear => ModelConfig::Linear(LinearRegressionConfig::new(n)),
-        TabularModel::Logistic => {
-            ModelConfig::Logistic(LogisticRegressionConfig::new(n, task.prediction_width()))
-        }
-        TabularModel::Mlp => ModelConfig::Mlp(MlpConfig::new(
-            n,
-            command.hidden.clone(),
-            task.output_width(),
-        )),
-    };
-    config.validate_for(task)?;
-    let split = DataSplit::new(
-        train_examples.clone(),
-        train_ids,
-        test_examples.clone(),
-        test_ids,
-        &fit_config,
-        &class_names,
-    )?;
-    if fit_config.progress {
-        eprintln!(
-            "{} training, {} validation and {} test rows, {n} features",
-            split.train.len(),
-            split.validation.as_ref().map_or(0, ExampleSet::len),
-            split.test.len()
-        );
-        eprintln!("{}", config.summary());
+    let stats = Standardizer::fit(&Features::new(values.clone(), 1)?);
+    if !stats.constant_columns.is_empty() {
+        return Err(LoadError::new(
+            path,
+            "the target is constant in the training rows: there is nothing to predict",
+        )
+        .into());
     }
-
-    // The exact fit on the rows gradient descent fits (the validation part held out), tested
-    // on the same test rows: what gradient descent should match.
-    let closed_form_r2 = match (model_kind, split.train.targets(), &test_examples.targets) {
-        (
-            TabularModel::Linear,
-            TargetData::Values { values: y, .. },
-            TargetData::Values { values: y_test, .. },
-        ) => {
-            let (w, b) = least_squares(&train_examples.features.select(&split.train_rows), y);
-            let predicted: Vec<f64> = test_examples
-                .features
-                .rows()
-                .map(|r| b + r.iter().zip(&w).map(|(x, w)| *x as f64 * w).sum::<f64>())
-                .collect();
-            let actual: Vec<f64> = y_test.iter().map(|&v| v as f64).collect();
-            Some(zoo_models::metrics::r2_score(&predicted, &actual))
-        }
-        _ => None,
+    let scaling = TargetScaling {
+        mean: stats.mean[0],
+        std: stats.std[0],
     };
-
-    let mut manifest = ModelManifest::new(config, task);
-    manifest.class_names = class_names;
-    manifest.trained_on = Some(backend);
-    manifest.preprocessing = serde_json::to_value(TabularPreprocessing {
-        features: scaler,
-        target: target_scaling,
-        source,
-        task: task_kind,
-        test_data: command.test_data.as_deref().map(absolute),
-        test_split: command.test_split,
-        seed,
-    })?;
-    let out = command.train.out_dir(APP, model_kind.name());
-    let fit_config = command.train.checkpointing(fit_config, &out)?;
-    let metrics = fit_test_and_save_with(
-        manifest,
-        &split,
-        &fit_config,
-        &devices,
-        command.train.initial_weights().as_ref(),
-        &out,
-        |model, evaluation, names| {
-            test_metrics(model, evaluation, names, &test_examples, target_scaling)
-        },
-    )?;
-    Ok((metrics, out, closed_form_r2))
+    Ok((scaler, Some(scaling)))
 }
 
-/// Test figures; regression errors in the target's own units.
-fn test_metrics(
-    model: &Model,
-    evaluation: &Evaluation,
-    names: &[String],
-    test: &Examples,
-    scaling: Option<TargetScaling>,
-) -> anyhow::Result<TestMetrics> {
-    let (Some(scaling), TargetData::Values { values, .. }) = (scaling, &test.targets) else {
-        return Ok(TestMetrics::new(evaluation, names));
+/// The test R² of the exact least-squares fit on the rows gradient descent fits (the
+/// validation part held out): what gradient descent should match. `train` holds the split's
+/// training and validation rows, scaled.
+fn closed_form_r2(train: &Examples, split: &DataSplit, test: &Examples) -> Option<f64> {
+    let (TargetData::Values { values: y, .. }, TargetData::Values { values: y_test, .. }) =
+        (split.train.targets(), &test.targets)
+    else {
+        return None;
     };
-    let unscale = |v: &f32| v * scaling.std + scaling.mean;
-    let predicted: Vec<f32> = predict(
-        model,
-        Task::Regression { n_outputs: 1 },
-        &test.features,
-        INFERENCE_BATCH,
-    )?
-    .values
-    .iter()
-    .map(unscale)
-    .collect();
-    let actual: Vec<f32> = values.iter().map(unscale).collect();
-    let report = regression_report(&predicted, &actual, 1);
-    Ok(TestMetrics::Regression {
-        loss: evaluation.loss,
-        mse: report.mse,
-        mae: report.mae,
-        r2: report.r2,
-    })
+    let (w, b) = least_squares(&train.features.select(&split.train_rows), y);
+    let predicted: Vec<f64> = test
+        .features
+        .rows()
+        .map(|r| b + r.iter().zip(&w).map(|(x, w)| *x as f64 * w).sum::<f64>())
+        .collect();
+    let actual: Vec<f64> = y_test.iter().map(|&v| v as f64).collect();
+    Some(r2_score(&predicted, &actual))
 }
 
-pub type SavedModel = report::SavedModel<TabularPreprocessing>;
+impl App for Tabular {
+    const NAME: &'static str = APP;
+    const ABOUT: &'static str =
+        "Regression and classification on numeric tables (CSV or whitespace-separated)";
+    const PREDICT_ABOUT: &'static str =
+        "Predict for rows of feature values read from a file or standard input";
+    type TrainArgs = AppTrainArgs;
+    type EvaluateArgs = AppEvaluateArgs;
+    type PredictArgs = AppPredictArgs;
+    type Preprocessing = TabularPreprocessing;
+    /// Linear regression's test R² of the exact least-squares fit on the same split.
+    type Notes = Option<f64>;
 
-/// The test-set figures of a saved model, on the training run's test set.
-pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
-    let saved: SavedModel = command.saved.load(APP)?;
-    let p = &saved.preprocessing;
-    let (data, test_table) = load_with_test(&p.source, p.test_data.as_deref(), p.task)?;
-    let (_, (mut test, _)) = split(
-        &data,
-        test_table.as_ref(),
-        p.test_split,
-        p.seed,
-        &p.source.path(),
-    )?;
-    p.features.transform(&mut test.features);
-    if let (Some(s), TargetData::Values { values, .. }) = (p.target, &mut test.targets) {
-        values.iter_mut().for_each(|v| *v = (*v - s.mean) / s.std);
+    fn model(args: &AppTrainArgs) -> anyhow::Result<ModelChoice> {
+        let (model, _) = args.model_and_task()?;
+        Ok(ModelChoice {
+            name: model.name(),
+            fit_defaults: model.fit_defaults(),
+        })
     }
-    let evaluation = evaluate(&saved.model, saved.manifest.task, &test, INFERENCE_BATCH)?;
-    test_metrics(
-        &saved.model,
-        &evaluation,
-        &saved.manifest.class_names,
-        &test,
-        p.target,
-    )
+
+    fn prepare(
+        args: &AppTrainArgs,
+        fit_config: &FitConfig,
+        seed: u64,
+    ) -> anyhow::Result<Prepared<Self>> {
+        let (model_kind, task_kind) = args.model_and_task()?;
+        let mut source = args.source.table_source(task_kind);
+        let source_name = source.path();
+        source.data = source.data.as_deref().map(absolute);
+        source.target_file = source.target_file.as_deref().map(absolute);
+        let (data, test_table) = load_with_test(&source, args.test_data.as_deref(), task_kind)?;
+        let ((mut train, train_ids), (mut test, test_ids)) = split(
+            &data,
+            test_table.as_ref(),
+            args.test_split,
+            seed,
+            &source_name,
+        )?;
+        let (features, target) = fit_preprocessing(&train, &data, &source_name)?;
+        let preprocessing = TabularPreprocessing {
+            features,
+            target,
+            source,
+            task: task_kind,
+            test_data: args.test_data.as_deref().map(absolute),
+            test_split: args.test_split,
+            seed,
+        };
+        preprocessing.scale(&mut train);
+        preprocessing.scale(&mut test);
+
+        let (task, class_names) = match &data.targets {
+            Targets::Numbers(_) => (Task::Regression { n_outputs: 1 }, Vec::new()),
+            Targets::Classes { names, .. } => (Task::classification(names.len()), names.clone()),
+        };
+        let n = train.features.n_features();
+        let model = match model_kind {
+            TabularModel::Linear => ModelConfig::Linear(LinearRegressionConfig::new(n)),
+            TabularModel::Logistic => {
+                ModelConfig::Logistic(LogisticRegressionConfig::new(n, task.prediction_width()))
+            }
+            TabularModel::Mlp => {
+                ModelConfig::Mlp(MlpConfig::new(n, args.hidden.clone(), task.output_width()))
+            }
+        };
+        let split = DataSplit::new(
+            train.clone(),
+            train_ids,
+            test.clone(),
+            test_ids,
+            fit_config,
+            &class_names,
+        )?;
+        let notes = match model_kind {
+            TabularModel::Linear => closed_form_r2(&train, &split, &test),
+            _ => None,
+        };
+        Ok(Prepared {
+            split,
+            model,
+            task,
+            class_names,
+            preprocessing,
+            examples: "rows",
+            details: format!(", {n} features"),
+            notes,
+        })
+    }
+
+    fn print_notes(closed_form_r2: &Option<f64>, metrics: &MetricsFile) {
+        if let (Some(exact), TestMetrics::Regression { r2, .. }) = (closed_form_r2, &metrics.test) {
+            println!("test R²: gradient descent {r2:.4}, closed-form least squares {exact:.4}");
+        }
+    }
+
+    /// The training run's test set.
+    fn test_set(
+        saved: &SavedModel,
+        _args: &AppEvaluateArgs,
+        _seed: u64,
+    ) -> anyhow::Result<ExampleSet> {
+        let p = &saved.preprocessing;
+        let (data, test_table) = load_with_test(&p.source, p.test_data.as_deref(), p.task)?;
+        let (_, (mut test, _)) = split(
+            &data,
+            test_table.as_ref(),
+            p.test_split,
+            p.seed,
+            &p.source.path(),
+        )?;
+        p.scale(&mut test);
+        Ok(test.into())
+    }
+
+    fn predict(command: &PredictCommand) -> anyhow::Result<Vec<String>> {
+        let input = match &command.app.data {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?,
+            None => {
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text)?;
+                text
+            }
+        };
+        predict_rows(command, &input)
+    }
 }
 
 /// One line of output per row: the value (in the target's units), or the class and its
@@ -405,6 +379,7 @@ pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> 
 pub fn predict_rows(command: &PredictCommand, input: &str) -> anyhow::Result<Vec<String>> {
     let saved: SavedModel = command.saved.load(APP)?;
     let name = command
+        .app
         .data
         .as_ref()
         .map_or("standard input".to_string(), |d| d.display().to_string());
@@ -446,37 +421,4 @@ pub fn predict_rows(command: &PredictCommand, input: &str) -> anyhow::Result<Vec
                 .join("\t"),
         })
         .collect())
-}
-
-/// Runs a parsed command line, printing its results.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Train(command) => {
-            let (metrics, out, closed_form_r2) = train(&command)?;
-            report::print_training_summary(&metrics, &out);
-            if let (Some(exact), TestMetrics::Regression { r2, .. }) =
-                (closed_form_r2, &metrics.test)
-            {
-                println!("test R²: gradient descent {r2:.4}, closed-form least squares {exact:.4}");
-            }
-        }
-        Command::Evaluate(command) => {
-            report::print_test_metrics(&evaluate_saved(&command)?, command.json)?;
-        }
-        Command::Predict(command) => {
-            let input = match &command.data {
-                Some(path) => std::fs::read_to_string(path)
-                    .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?,
-                None => {
-                    let mut text = String::new();
-                    std::io::stdin().read_to_string(&mut text)?;
-                    text
-                }
-            };
-            for line in predict_rows(&command, &input)? {
-                println!("{line}");
-            }
-        }
-    }
-    Ok(())
 }

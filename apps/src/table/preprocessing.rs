@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use zoo_models::data::Features;
+use zoo_models::data::{Examples, Features, TargetData};
 use zoo_models::preprocess::Standardizer;
 
 use super::source::{TableSource, TaskKind};
@@ -78,6 +78,14 @@ impl TabularPreprocessing {
             Features::new(row.iter().map(|&v| v as f32).collect(), n).map_err(|e| e.to_string())?;
         self.features.transform(&mut features);
         Ok(features.values().to_vec())
+    }
+
+    /// Scales examples as training did: features standardised, a regression target too.
+    pub fn scale(&self, examples: &mut Examples) {
+        self.features.transform(&mut examples.features);
+        if let (Some(s), TargetData::Values { values, .. }) = (self.target, &mut examples.targets) {
+            values.iter_mut().for_each(|v| *v = (*v - s.mean) / s.std);
+        }
     }
 
     /// A model output in the target's own units (regression targets were standardised).
