@@ -111,10 +111,15 @@ pub struct AppTrainArgs {
     pub data: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = LabelSource::Prefix)]
     pub labels: LabelSource,
-    /// Hold out this stratified fraction for testing [default: FSDD's official split, takes
-    /// 0–4 of each speaker and digit, when every name has the FSDD form; else 0.2].
+    /// Hold out this stratified fraction for testing [default: FSDD's official split for the
+    /// bundled FSDD; else 0.2].
     #[arg(long)]
     pub test_split: Option<f64>,
+    /// Test on FSDD's official split, takes 0–4 of each speaker and digit, as with the
+    /// bundled FSDD: for a copy of FSDD or recordings named as its are
+    /// (`{digit}_{speaker}_{take}.wav`).
+    #[arg(long, conflicts_with = "test_split")]
+    pub official_split: bool,
     /// Skip unreadable files with a warning instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
@@ -247,6 +252,42 @@ fn examples(
     Ok(ExampleSet::new(Arc::new(rows), targets)?)
 }
 
+/// The bundled recordings: the Free Spoken Digit Dataset.
+fn bundled_recordings() -> PathBuf {
+    data_dir().join("fsdd/recordings")
+}
+
+/// Which recordings of `dir` test the model: FSDD's official split for the bundled FSDD or
+/// with `--official-split` (which then needs FSDD's names), else a stratified share. A
+/// user's folder whose names merely look like FSDD's gets the stratified share: its takes
+/// need not mean what FSDD's do.
+fn test_split(
+    args: &AppTrainArgs,
+    dir: &Path,
+    recordings: &[Recording],
+    seed: u64,
+) -> anyhow::Result<TestSplit> {
+    let bundled = absolute(dir) == absolute(&bundled_recordings());
+    match args.test_split {
+        Some(fraction) => Ok(TestSplit::Stratified { fraction, seed }),
+        None if args.official_split || bundled => {
+            match recordings.iter().find(|r| r.take.is_none()) {
+                Some(other) => Err(LoadError::new(
+                    &other.path,
+                    "not named as FSDD's recordings are ({digit}_{speaker}_{take}.wav), so \
+                     FSDD's official split cannot take it apart; use --test-split",
+                )
+                .into()),
+                None => Ok(TestSplit::Official),
+            }
+        }
+        None => Ok(TestSplit::Stratified {
+            fraction: 0.2,
+            seed,
+        }),
+    }
+}
+
 impl App for AudioClassifier {
     const NAME: &'static str = APP;
     const ABOUT: &'static str =
@@ -278,19 +319,9 @@ impl App for AudioClassifier {
         seed: u64,
     ) -> anyhow::Result<Prepared<Self>> {
         let mfcc = command.features.mfcc();
-        let dir = command
-            .data
-            .clone()
-            .unwrap_or_else(|| data_dir().join("fsdd/recordings"));
+        let dir = command.data.clone().unwrap_or_else(bundled_recordings);
         let recordings = list_recordings(&dir, command.labels)?;
-        let split = match command.test_split {
-            Some(fraction) => TestSplit::Stratified { fraction, seed },
-            None if recordings.iter().all(|r| r.take.is_some()) => TestSplit::Official,
-            None => TestSplit::Stratified {
-                fraction: 0.2,
-                seed,
-            },
-        };
+        let split = test_split(command, &dir, &recordings, seed)?;
         let clips = load_clips(recordings, &mfcc, command.skip_bad, !fit_config.progress)?;
         let mut classes: Vec<String> = clips.iter().map(|(r, _)| r.label.clone()).collect();
         classes.sort();
@@ -422,4 +453,72 @@ pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Vec<(String
         .into_iter()
         .map(|output| output.top(command.app.top).into_classes())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn train_args(args: &[&str]) -> AppTrainArgs {
+        let Command::Train(command) =
+            Cli::parse_from(["audio-classifier", "train"].iter().chain(args)).command
+        else {
+            unreachable!()
+        };
+        command.app
+    }
+
+    fn recordings(names: &[&str]) -> Vec<Recording> {
+        names
+            .iter()
+            .map(|name| Recording {
+                path: PathBuf::from(name),
+                label: name[..1].to_string(),
+                take: name[..name.len() - 4]
+                    .rsplit('_')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .ok(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_the_bundled_fsdd_or_the_flag_takes_the_official_split() {
+        let fsdd_like = recordings(&["0_ann_0.wav", "0_ann_7.wav", "1_bob_3.wav", "1_bob_9.wav"]);
+        let user_dir = Path::new("/home/user/digits");
+        let stratified = TestSplit::Stratified {
+            fraction: 0.2,
+            seed: 42,
+        };
+        // A user's folder with FSDD-like names: the ordinary stratified split.
+        let split = test_split(&train_args(&[]), user_dir, &fsdd_like, 42).unwrap();
+        assert_eq!(split, stratified);
+        // Asked for.
+        let official = train_args(&["--official-split"]);
+        let split = test_split(&official, user_dir, &fsdd_like, 42).unwrap();
+        assert_eq!(split, TestSplit::Official);
+        // The bundled data, by default.
+        let split = test_split(&train_args(&[]), &bundled_recordings(), &fsdd_like, 42).unwrap();
+        assert_eq!(split, TestSplit::Official);
+        // --test-split wins; other names cannot take the official split.
+        let fraction = train_args(&["--test-split", "0.3"]);
+        let split = test_split(&fraction, &bundled_recordings(), &fsdd_like, 42).unwrap();
+        assert_eq!(
+            split,
+            TestSplit::Stratified {
+                fraction: 0.3,
+                seed: 42
+            }
+        );
+        let other = recordings(&["0_ann_0.wav", "1_bob.wav"]);
+        let err = test_split(&official, user_dir, &other, 42).unwrap_err();
+        assert!(
+            err.to_string().contains("1_bob.wav: not named as FSDD's"),
+            "{err}"
+        );
+    }
 }

@@ -51,6 +51,7 @@ fn short_runs_on_a_subset_beat_chance_widely() {
             model,
             "--data",
             data.path().to_str().unwrap(),
+            "--official-split",
             "--epochs",
             epochs,
             "--quiet",
