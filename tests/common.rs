@@ -3,10 +3,23 @@
 use std::sync::{Mutex, MutexGuard};
 
 use burn::prelude::Device;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use zoo_models::backend::BackendKind;
 use zoo_models::data::{Examples, Features, TargetData};
+
+/// The test binaries allocate as the zoo's binaries do, so that training in-process runs at the
+/// apps' speed (the `zoo_apps` crate documentation says why mimalloc).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Tells the person running `cargo test` that part of a test did not run, and how to run it.
+/// Written to the process's standard error directly: the test harness captures `eprintln!`
+/// of passing tests, and a skipped part must not pass silently.
+pub fn not_run(what: &str, how: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "note: not run: {what}; {how}");
+}
 
 /// The compiled CPU backends with their devices; these always exist.
 pub fn cpu_backends() -> Vec<(BackendKind, Device)> {
@@ -22,14 +35,20 @@ pub fn cpu_backends() -> Vec<(BackendKind, Device)> {
 /// so that the GPU code paths run; elsewhere it prints one line saying what was skipped.
 pub fn wgpu_device(test: &str) -> Option<Device> {
     if !BackendKind::Wgpu.is_compiled() {
-        eprintln!("{test}: wgpu part not run: this build has no `wgpu` feature");
+        not_run(
+            &format!("{test}'s wgpu part"),
+            "this build has no `wgpu` feature",
+        );
         return None;
     }
     match BackendKind::Wgpu.device() {
         Ok(device) => Some(device),
         Err(e) if std::env::var_os("CI").is_some() => panic!("{test}: CI must run wgpu: {e}"),
         Err(e) => {
-            eprintln!("{test}: wgpu part not run: {e}");
+            not_run(
+                &format!("{test}'s wgpu part ({e})"),
+                "a Vulkan driver runs it: `apt-get install mesa-vulkan-drivers libvulkan1`",
+            );
             None
         }
     }
@@ -47,8 +66,8 @@ pub fn exclusive_rng() -> MutexGuard<'static, ()> {
 }
 
 /// Test data comes from a seeded generator, so every run sees the same numbers.
-pub fn rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed)
+pub fn rng(seed: u64) -> ChaCha12Rng {
+    ChaCha12Rng::seed_from_u64(seed)
 }
 
 /// `n` points per class around `k` well-separated centres in 2-D: linearly separable.

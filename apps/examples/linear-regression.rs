@@ -27,7 +27,7 @@ const TRUE_BIAS: f32 = 1.25;
 
 /// Draws `x ~ U(-1, 1)³` and `y = w·x + b + noise`.
 fn synthetic(samples: usize, noise: f32, seed: u64) -> Examples {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
     let mut x = Vec::with_capacity(samples * TRUE_WEIGHTS.len());
     let mut y = Vec::with_capacity(samples);
     for _ in 0..samples {

@@ -110,12 +110,23 @@ mod tests {
         let out_arg = out.path().to_str().unwrap();
         let args = Args::parse_from(["quickstart", "--backend", "flex", "--out", out_arg]);
         let (loss, accuracy) = run(&args).unwrap();
-        assert!(accuracy >= 0.95, "accuracy {accuracy}");
-        assert!(loss < 0.3, "loss {loss}");
+        // 120 Adam steps leave the result to the seed (test accuracy 0.886–0.956 over seeds
+        // 1–7), and seed 42's 0.9561 is one test example above 0.95: rounding on another CPU
+        // could cross that. What holds on every seed, with room to spare: well above the
+        // majority class (63 % benign), and a training loss that fell.
+        assert!(accuracy >= 0.85, "accuracy {accuracy}");
+        assert!(loss < 0.4, "loss {loss}");
 
         let history: History =
             zoo_models::store::read_json(&out.path().join("history.json")).unwrap();
         assert_eq!(history.epochs_run(), 10);
+        let (first, last) = (&history.epochs[0], &history.epochs[9]);
+        assert!(
+            last.loss < first.loss * 0.7,
+            "{} -> {}",
+            first.loss,
+            last.loss
+        );
         let device = BackendKind::default_for_build().device().unwrap();
         let (model, manifest) = zoo_models::store::load(out.path(), &device).unwrap();
         assert_eq!(manifest.class_names, ["malignant", "benign"]);

@@ -80,7 +80,8 @@ fn field_counts(sample: &[u8], truncated: bool, delimiter: Delimiter) -> Vec<usi
 /// The delimiter of a file that starts with `sample`: the first of tab, `;` and `,` that splits
 /// every sampled record into the same number (two or more) of fields, else runs of whitespace
 /// when `whitespace` is allowed and do the same. When none is consistent, the one that splits
-/// the most records into two or more fields (the reader then reports the ragged line); `None`
+/// the most records into two or more fields, the earliest in that order on a tie (the reader
+/// then reports the ragged line); `None`
 /// when nothing splits any line, a table of one column.
 ///
 /// Tab comes before `;` and `;` before `,`: a semicolon-separated file with decimal commas
@@ -119,6 +120,9 @@ pub fn detect(sample: &[u8], skip_rows: usize, whitespace: bool) -> Option<Delim
         .iter()
         .map(|(d, counts)| (*d, counts.iter().filter(|&&n| n >= 2).count()))
         .filter(|(_, split)| *split > 0)
+        // `max_by_key` keeps the last of equal maxima: reversed, ties go to the earliest
+        // candidate, in the order above.
+        .rev()
         .max_by_key(|(_, split)| *split)
         .map(|(d, _)| d)
 }
@@ -156,6 +160,16 @@ mod tests {
         assert_eq!(detected("1\n2\n3\n"), None);
         // Texts hold spaces: a text file is never split on whitespace.
         assert_eq!(detect(b"ham hello there\nspam win now\n", 0, false), None);
+    }
+
+    #[test]
+    fn ragged_files_take_the_earliest_delimiter_on_a_tie() {
+        // Tab, comma and whitespace each split both lines, never consistently.
+        assert_eq!(
+            detected("a\tb,c\n1\t2\t3,4,5\n"),
+            Some(Delimiter::Byte(b'\t'))
+        );
+        assert_eq!(detected("a;b,c\n1;2;3,4,5\n"), Some(Delimiter::Byte(b';')));
     }
 
     #[test]

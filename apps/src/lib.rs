@@ -1,13 +1,12 @@
 //! burn-zoo apps: turning files into examples for the models, the command-line pieces the
 //! binaries share, and what a training run leaves behind (metrics, charts).
-
-/// Every program linking the apps allocates with mimalloc. A training step allocates and frees
-/// tensors of hundreds of kilobytes; glibc's malloc hands those to `mmap`/`munmap` each time,
-/// so every step paid page faults to zero fresh pages. Measured with `zoo-bench` on flex,
-/// mimalloc trains the MNIST MLP 1.6x faster (16k -> 27k samples/s) and the CNN 1.6x (1.1k ->
-/// 1.8k); README, "Performance".
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+//!
+//! The binaries allocate with mimalloc; the library sets no allocator, so that what links it
+//! chooses its own (the fuzz targets run under AddressSanitizer's). A training step allocates
+//! and frees tensors of hundreds of kilobytes; glibc's malloc hands those to `mmap`/`munmap`
+//! each time, so every step paid page faults to zero fresh pages. Measured with `zoo-bench` on
+//! flex, mimalloc trains the MNIST MLP 1.6x faster (16k -> 27k samples/s) and the CNN 1.6x
+//! (1.1k -> 1.8k); README, "Performance".
 
 pub mod app;
 pub mod audio;

@@ -2,18 +2,23 @@
 //! on the stable toolchain: each must end in a result or an error, never a panic. The inputs
 //! are committed in `fuzz/regressions/TARGET/` and `fuzz/seeds/TARGET/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use zoo_apps::untrusted::TARGETS;
 
-fn inputs(folder: &str, target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn fuzz_folder(folder: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz")
         .join(folder)
-        .join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+}
+
+/// The inputs in `fuzz/FOLDER/TARGET/`, by name; none when the target has no such folder.
+fn inputs(folder: &str, target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = fuzz_folder(folder).join(target);
+    if !dir.exists() {
         return Vec::new();
-    };
+    }
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut inputs: Vec<(String, Vec<u8>)> = entries
         .map(|entry| {
             let path = entry.unwrap().path();
@@ -39,6 +44,20 @@ fn every_found_input_ends_in_a_result_or_an_error() {
             found += 1;
         }
     }
+    // Every committed input belongs to a target that ran it: a folder named after no target,
+    // or a missing `regressions` folder, would otherwise pass having run nothing.
+    let root = fuzz_folder("regressions");
+    let committed: usize = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|target| std::fs::read_dir(target.unwrap().path()).unwrap().count())
+        .sum();
+    assert!(found > 0, "no inputs in {}", root.display());
+    assert_eq!(
+        found,
+        committed,
+        "inputs in {} that no target ran",
+        root.display()
+    );
     eprintln!("{found} inputs found by the fuzzers ran cleanly");
 }
 

@@ -805,7 +805,7 @@ async fn concurrent_requests_share_forward_passes_and_each_gets_its_own_answer()
     let (unbatched, counts) = sixteen_at_once(&server_with(policy(1, 0), None)).await;
     assert_eq!(
         counts,
-        json!({"requests": 16, "inputs": 16, "forward_passes": 16})
+        json!({"requests": 16, "inputs": 16, "forward_passes": 16, "padding_inputs": 0, "largest_batch": 1})
     );
     // A generous wait, so that all sixteen are queued before the first batch runs.
     let (batched, counts) = sixteen_at_once(&server_with(policy(64, 500), None)).await;
@@ -826,6 +826,12 @@ async fn concurrent_requests_share_forward_passes_and_each_gets_its_own_answer()
     };
     let (answers, _) = sixteen_at_once(&server_with(padded, None)).await;
     assert_same_answers(&unbatched, &answers, "padded");
+    // No forward pass takes more than `max_batch` inputs: a request that would overflow a
+    // batch waits for the next one.
+    let (small_batches, counts) = sixteen_at_once(&server_with(policy(3, 500), None)).await;
+    assert_same_answers(&unbatched, &small_batches, "in batches of 3");
+    assert!(counts["largest_batch"].as_u64().unwrap() <= 3, "{counts}");
+    assert!(counts["forward_passes"].as_u64().unwrap() >= 6, "{counts}");
     let labels: Vec<String> = (0..16).map(|i| mnist_png(i).1.to_string()).collect();
     let right = batched
         .iter()
@@ -833,6 +839,48 @@ async fn concurrent_requests_share_forward_passes_and_each_gets_its_own_answer()
         .filter(|(p, l)| &p.0 == *l)
         .count();
     assert!(right >= 14, "{right}/16 right: {batched:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padded_batches_answer_as_unpadded_ones() {
+    // Three rows in one request: padded to a batch of four with a copy of the first.
+    let rows = json!({"rows": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]});
+    let plain = server();
+    let padded = server_with(
+        BatchPolicy {
+            power_of_two_batches: true,
+            ..policy(64, 2)
+        },
+        None,
+    );
+    let mut answers = Vec::new();
+    for router in [&plain, &padded] {
+        let reply = send(router, post_json("/v1/models/iris/predict", rows.clone())).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let predictions = reply.json()["predictions"].clone();
+        let tops = predictions.as_array().unwrap().iter().map(|p| {
+            let top = &p["top"][0];
+            (
+                top["class"].as_str().unwrap().to_string(),
+                top["probability"].as_f64().unwrap(),
+            )
+        });
+        answers.push(tops.collect::<Vec<_>>());
+    }
+    assert_eq!(answers[0].len(), 3);
+    assert_same_answers(&answers[0], &answers[1], "padded");
+    let served =
+        |router| async move { send(router, get("/v1/models/iris")).await.json()["served"].clone() };
+    assert_eq!(served(&plain).await["padding_inputs"], json!(0));
+    let counts = served(&padded).await;
+    assert_eq!(
+        (
+            counts["padding_inputs"].clone(),
+            counts["largest_batch"].clone()
+        ),
+        (json!(1), json!(3)),
+        "{counts}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

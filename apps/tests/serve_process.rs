@@ -189,7 +189,10 @@ fn chromium() -> Option<PathBuf> {
         std::env::var_os("CI").is_none(),
         "CI must run the browser test: install chromium"
     );
-    eprintln!("browser test not run: /usr/bin/chromium is not installed");
+    common::not_run(
+        "zoo-serve's browser test (/usr/bin/chromium is not installed)",
+        "`apt-get install chromium` runs it (`.ci/run` does)",
+    );
     None
 }
 
@@ -334,7 +337,10 @@ fn schemathesis() -> Option<PathBuf> {
         "CI must run the API fuzzer: {} is missing",
         path.display()
     );
-    eprintln!("API fuzzing not run: {} is missing", path.display());
+    common::not_run(
+        &format!("zoo-serve's API fuzzing ({} is missing)", path.display()),
+        "`.ci/run` installs Schemathesis there, or set BURN_ZOO_SCHEMATHESIS",
+    );
     None
 }
 

@@ -43,6 +43,7 @@ pub enum BackendError {
     NoAdapter { reason: String },
     #[error("unknown backend `{0}`; expected one of: ndarray, flex, wgpu, remote")]
     Unknown(String),
+    /// A remote server not set, unreachable or refusing: its `RemoteError`'s message.
     #[error("{0}")]
     Remote(String),
     #[error(
@@ -50,6 +51,13 @@ pub enum BackendError {
          zoo-device-server (--devices N) and train on them with --backend remote"
     )]
     OneDevice { backend: BackendKind, n: usize },
+}
+
+#[cfg(feature = "remote")]
+impl From<crate::remote::RemoteError> for BackendError {
+    fn from(error: crate::remote::RemoteError) -> Self {
+        BackendError::Remote(error.to_string())
+    }
 }
 
 impl BackendKind {
@@ -132,7 +140,7 @@ impl BackendKind {
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => wgpu_device(),
             #[cfg(feature = "remote")]
-            BackendKind::Remote => crate::remote::main_device(),
+            BackendKind::Remote => Ok(crate::remote::main_device()?),
             #[allow(unreachable_patterns)]
             _ => unreachable!("is_compiled() checked the feature"),
         }
@@ -146,7 +154,7 @@ impl BackendKind {
         match self {
             _ if n <= 1 => Ok(vec![self.device()?]),
             #[cfg(feature = "remote")]
-            BackendKind::Remote => crate::remote::devices(n),
+            BackendKind::Remote => Ok(crate::remote::devices(n)?),
             backend => {
                 backend.device()?;
                 Err(BackendError::OneDevice { backend, n })

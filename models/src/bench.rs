@@ -68,7 +68,8 @@ pub fn cases() -> Vec<BenchCase> {
             mnist,
             64,
         ),
-        // text-classifier's default vocabulary size (--max-features) on SMS spam.
+        // A dense logistic regression at a text vocabulary's width: the text app itself trains
+        // sparse TF-IDF rows (README, "Performance", says what this row measures).
         case(
             "text-logistic",
             ModelConfig::Logistic(LogisticRegressionConfig::new(20_000, 2)),

@@ -7,9 +7,9 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
+use crate::batch::Inputs;
 use crate::config::{ConfigError, ensure};
 use crate::conv;
-use crate::data::Inputs;
 use crate::summary::{LayerSummary, Summary};
 
 #[derive(Config, Debug, PartialEq)]

@@ -6,6 +6,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use serde::Serialize;
 
 use crate::cnn::SmallCnnConfig;
@@ -102,7 +103,7 @@ pub fn cases() -> Vec<Case> {
 /// `n` examples for `case` from a seeded generator: inputs in [-1, 1], targets as the task
 /// wants.
 pub fn examples(case: &Case, n: usize, seed: u64) -> Examples {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let width = case.config.n_inputs();
     let values = (0..n * width)
         .map(|_| rng.random_range(-1.0f32..1.0))
@@ -284,6 +285,47 @@ impl Agreement {
 
 /// Runs every check of `case` with weights created on `a` (seeded) and moved to `b`.
 pub fn compare(case: &Case, a: &Device, b: &Device, seed: u64) -> Result<Agreement> {
+    compare_sides(case, (a, KernelChoice::Zoo), (b, KernelChoice::Zoo), seed)
+}
+
+/// Runs every check of `case` on `device` with the zoo's kernels against Burn's own layers:
+/// the comparison any build with flex can make, even with no second backend.
+#[cfg(feature = "flex")]
+pub fn compare_kernels(case: &Case, device: &Device, seed: u64) -> Result<Agreement> {
+    let agreement = compare_sides(
+        case,
+        (device, KernelChoice::Zoo),
+        (device, KernelChoice::BurnLayers),
+        seed,
+    );
+    crate::kernels::set_enabled(true);
+    agreement
+}
+
+/// Which layers a side of a comparison runs on flex.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum KernelChoice {
+    Zoo,
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    BurnLayers,
+}
+
+impl KernelChoice {
+    /// Makes the process run this side's layers from here on (the switch is process-wide, so
+    /// each side's work follows its own call).
+    fn select(self) {
+        #[cfg(feature = "flex")]
+        crate::kernels::set_enabled(self == KernelChoice::Zoo);
+    }
+}
+
+fn compare_sides(
+    case: &Case,
+    (a, on_a): (&Device, KernelChoice),
+    (b, on_b): (&Device, KernelChoice),
+    seed: u64,
+) -> Result<Agreement> {
+    on_a.select();
     a.seed(seed);
     let model_a = case.config.init(a)?;
     let model_b = transfer(&model_a, &case.config, b)?;
@@ -291,30 +333,30 @@ pub fn compare(case: &Case, a: &Device, b: &Device, seed: u64) -> Result<Agreeme
     let data = examples(case, 37, seed);
     let single = data.select(&[0]);
 
-    let forward = max_difference(&outputs(&model_a, &data)?, &outputs(&model_b, &data)?);
-    let forward_single = max_difference(&outputs(&model_a, &single)?, &outputs(&model_b, &single)?);
+    let (outputs_a, single_a) = (outputs(&model_a, &data)?, outputs(&model_a, &single)?);
     let (loss_a, stepped_a) = after_gradient_step(&model_a, case.task, &data)?;
-    let (loss_b, stepped_b) = after_gradient_step(&model_b, case.task, &data)?;
     let trained_a = train_steps(&model_a, case.task, &data, 20, 16);
-    let trained_b = train_steps(&model_b, case.task, &data, 20, 16);
     let evaluation_a = evaluate(&trained_a, case.task, &data, 16)?;
+    let before = predict(&trained_a, case.task, &data.features, 16)?;
+    on_b.select();
+    let (outputs_b, single_b) = (outputs(&model_b, &data)?, outputs(&model_b, &single)?);
+    let (loss_b, stepped_b) = after_gradient_step(&model_b, case.task, &data)?;
+    let trained_b = train_steps(&model_b, case.task, &data, 20, 16);
     let evaluation_b = evaluate(&trained_b, case.task, &data, 16)?;
     let same_classes = match (&evaluation_a.metrics, &evaluation_b.metrics) {
         (Metrics::Classification(_), Metrics::Classification(_)) => {
-            predict(&trained_a, case.task, &data.features, 16)?.classes()
-                == predict(&trained_b, case.task, &data.features, 16)?.classes()
+            before.classes() == predict(&trained_b, case.task, &data.features, 16)?.classes()
         }
         _ => true,
     };
     let reloaded_b = transfer(&trained_a, &case.config, b)?;
-    let before = predict(&trained_a, case.task, &data.features, 16)?;
     let after = predict(&reloaded_b, case.task, &data.features, 16)?;
     let reloaded = before.classes() == after.classes()
         && max_difference(&before.values, &after.values) <= FORWARD_TOLERANCE;
     Ok(Agreement {
         reloaded,
-        forward,
-        forward_single,
+        forward: max_difference(&outputs_a, &outputs_b),
+        forward_single: max_difference(&single_a, &single_b),
         loss: (loss_a - loss_b).abs(),
         gradients: max_difference(&stepped_a, &stepped_b),
         training: max_difference(&parameters(&trained_a), &parameters(&trained_b)),

@@ -2,7 +2,8 @@
 //!
 //! Every model of the zoo takes flat rows of `n_features` values (the CNN reshapes them to
 //! channels × height × width), dense or sparse ([`Inputs`]). Data that does not fit in memory,
-//! or is cheaper decoded when needed, is a [`crate::dataset::FeatureSource`] instead.
+//! or is cheaper decoded when needed, is a [`FeatureSource`] instead. [`Subsets`] is what
+//! [`Examples`] and [`crate::dataset::ExampleSet`] share: splits and checks, written once.
 
 use std::ops::Range;
 use std::str::FromStr;
@@ -10,56 +11,9 @@ use std::str::FromStr;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::FeatureSource;
-use crate::sparse::SparseRows;
+use crate::batch::FeatureSource;
+pub use crate::batch::{Batch, DataError, Inputs};
 use crate::task::{BatchTargets, Task};
-
-/// Why a set of examples cannot be used.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum DataError {
-    #[error("the dataset is empty")]
-    Empty,
-    #[error("feature rows must have at least one column")]
-    NoFeatures,
-    #[error("{len} feature values do not divide into rows of {n_features}")]
-    Ragged { len: usize, n_features: usize },
-    #[error("row {row} has {found} features, expected {expected}")]
-    RaggedRow {
-        row: usize,
-        found: usize,
-        expected: usize,
-    },
-    #[error("{features} feature rows but {targets} targets")]
-    CountMismatch { features: usize, targets: usize },
-    #[error("row {row}: label {label} is out of range for {n_classes} classes")]
-    LabelOutOfRange {
-        row: usize,
-        label: usize,
-        n_classes: usize,
-    },
-    #[error("row {row}: non-finite value {value} in column {column}")]
-    NonFinite {
-        row: usize,
-        column: usize,
-        value: f32,
-    },
-    #[error("data has {found} features but the model expects {expected}")]
-    FeatureCount { found: usize, expected: usize },
-    #[error("{0}")]
-    TaskMismatch(String),
-    #[error(
-        "a split of {fraction} of {examples} examples leaves an empty training or held-out set"
-    )]
-    EmptySplit { fraction: f64, examples: usize },
-    #[error(
-        "the training part holds examples of {found} class(es) only; a classifier needs at least two"
-    )]
-    TooFewTrainingClasses { found: usize },
-    /// A source that produces examples on demand could not (a file that no longer decodes,
-    /// say): the message names what failed.
-    #[error("{0}")]
-    Source(String),
-}
 
 /// How a validation or test set is held out of the training data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,11 +242,13 @@ impl TargetData {
     /// Classes are split one by one, so both sides keep the class proportions: `round(n ·
     /// fraction)` examples (at least one) are held out in all, each class giving its share
     /// rounded down and the classes with the largest remainders one more, as scikit-learn's
-    /// stratified splits do. A class keeps at least one training example.
+    /// stratified splits do. A class keeps at least one training example. The shuffles draw
+    /// from ChaCha12 by name, so a seed gives the same split on any machine and with any
+    /// release of rand (which documents `StdRng`, the same algorithm today, as not portable).
     fn stratified_indices(&self, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
         let mut groups: Vec<Vec<usize>> = match self {
             TargetData::Classes { labels, n_classes } => {
                 let mut groups = vec![Vec::new(); *n_classes];
@@ -433,16 +389,7 @@ pub struct Examples {
 
 impl Examples {
     pub fn new(features: Features, targets: TargetData) -> Result<Self, DataError> {
-        if features.len() != targets.len() {
-            return Err(DataError::CountMismatch {
-                features: features.len(),
-                targets: targets.len(),
-            });
-        }
-        if features.is_empty() {
-            return Err(DataError::Empty);
-        }
-        targets.check()?;
+        check_examples(features.len(), &targets)?;
         Ok(Self { features, targets })
     }
 
@@ -461,29 +408,6 @@ impl Examples {
         }
     }
 
-    /// `fraction` of the examples held out as `holdout` says (see
-    /// [`TargetData::split_indices`]). Returns `(train, held_out)`.
-    pub fn split(
-        &self,
-        fraction: f64,
-        holdout: Holdout,
-        seed: u64,
-    ) -> Result<(Examples, Examples), DataError> {
-        let (train, held_out) = self.targets.split_indices(fraction, holdout, seed)?;
-        Ok((self.select(&train), self.select(&held_out)))
-    }
-
-    /// A shuffled train/test split with `test_fraction` of the examples in the test set,
-    /// stratified for classification (see [`TargetData::train_test_indices`]). Returns
-    /// `(train, test)`.
-    pub fn train_test_split(
-        &self,
-        test_fraction: f64,
-        seed: u64,
-    ) -> Result<(Examples, Examples), DataError> {
-        self.split(test_fraction, Holdout::Stratified, seed)
-    }
-
     /// The examples at `indices` as one batch on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Batch {
         Batch {
@@ -491,6 +415,69 @@ impl Examples {
             targets: self.targets.tensor(indices, device),
         }
     }
+}
+
+impl Subsets for Examples {
+    fn targets(&self) -> &TargetData {
+        &self.targets
+    }
+
+    fn n_features(&self) -> usize {
+        self.features.n_features()
+    }
+
+    fn select(&self, indices: &[usize]) -> Examples {
+        Examples::select(self, indices)
+    }
+}
+
+/// What [`Examples`] (in memory) and [`crate::dataset::ExampleSet`] (drawn from a source)
+/// share: targets, and subsets picked by index. Splits and the task check are written once,
+/// here.
+pub trait Subsets: Sized {
+    /// One target per example, in order.
+    fn targets(&self) -> &TargetData;
+
+    /// Width of every row.
+    fn n_features(&self) -> usize;
+
+    /// The examples at `indices`, in that order.
+    fn select(&self, indices: &[usize]) -> Self;
+
+    /// `fraction` of the examples held out as `holdout` says (see
+    /// [`TargetData::split_indices`]). Returns `(train, held_out)`.
+    fn split(&self, fraction: f64, holdout: Holdout, seed: u64) -> Result<(Self, Self), DataError> {
+        let (train, held_out) = self.targets().split_indices(fraction, holdout, seed)?;
+        Ok((self.select(&train), self.select(&held_out)))
+    }
+
+    /// A shuffled train/test split with `test_fraction` of the examples in the test set,
+    /// stratified for classification (see [`TargetData::train_test_indices`]). Returns
+    /// `(train, test)`.
+    fn train_test_split(&self, test_fraction: f64, seed: u64) -> Result<(Self, Self), DataError> {
+        self.split(test_fraction, Holdout::Stratified, seed)
+    }
+
+    /// Checks that the targets are what `task` needs and the features what the model takes.
+    fn check_task(&self, task: &Task, n_inputs: usize) -> Result<(), DataError> {
+        check_feature_count(self.n_features(), n_inputs)?;
+        self.targets().check_task(task)
+    }
+}
+
+/// Checks the targets of `n_rows` examples: one per row, at least one, labels in range and
+/// values finite.
+pub(crate) fn check_examples(n_rows: usize, targets: &TargetData) -> Result<(), DataError> {
+    if n_rows != targets.len() {
+        return Err(DataError::CountMismatch {
+            features: n_rows,
+            targets: targets.len(),
+        });
+    }
+    if n_rows == 0 {
+        return Err(DataError::Empty);
+    }
+    targets.check()
 }
 
 /// Data of `found` features for a model of `expected` inputs.
@@ -523,64 +510,6 @@ pub fn classes_without_training(
         .into_iter()
         .filter(|c| !trained.contains(c))
         .collect())
-}
-
-/// The model inputs of a batch: dense rows, or sparse rows that the models' first dense layer
-/// takes as they are ([`crate::sparse::linear`]).
-// One per batch, moved a few times: the size of its variants (a tensor handle is 256 bytes,
-// sparse rows hold three) does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
-pub enum Inputs {
-    Dense(Tensor<2>),
-    Sparse(SparseRows),
-}
-
-impl Inputs {
-    /// Dense rows of `width` values from a row-major buffer, on `device`.
-    pub fn dense(values: Vec<f32>, width: usize, device: &Device) -> Inputs {
-        let n_rows = values.len() / width.max(1);
-        Inputs::Dense(Tensor::from_data(
-            TensorData::new(values, [n_rows, width]),
-            device,
-        ))
-    }
-
-    pub fn n_rows(&self) -> usize {
-        match self {
-            Inputs::Dense(x) => x.dims()[0],
-            Inputs::Sparse(rows) => rows.n_rows,
-        }
-    }
-
-    /// The inputs without autodiff.
-    pub fn inner(self) -> Inputs {
-        match self {
-            Inputs::Dense(x) => Inputs::Dense(x.inner()),
-            Inputs::Sparse(rows) => Inputs::Sparse(rows.inner()),
-        }
-    }
-
-    /// Dense rows, building them from sparse ones.
-    pub fn into_dense(self) -> Tensor<2> {
-        match self {
-            Inputs::Dense(x) => x,
-            Inputs::Sparse(rows) => rows.to_dense(),
-        }
-    }
-}
-
-impl From<Tensor<2>> for Inputs {
-    fn from(x: Tensor<2>) -> Self {
-        Inputs::Dense(x)
-    }
-}
-
-/// One batch on a device.
-#[derive(Clone, Debug)]
-pub struct Batch {
-    pub inputs: Inputs,
-    pub targets: BatchTargets,
 }
 
 #[cfg(test)]

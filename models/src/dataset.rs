@@ -2,11 +2,11 @@
 //! `predict` draw their batches from.
 //!
 //! A [`FeatureSource`] turns row indices into one batch of model inputs: a matrix in memory
-//! ([`crate::data::Features`]) copies rows, sparse rows ([`crate::sparse::SparseFeatures`]) stay sparse, and
-//! the apps' sources decode images, vectorise texts and read MFCC clips only when a batch asks
-//! for them. Targets are
-//! always held in memory (a label or a few values per example). Splits are index sets over
-//! their source, so holding out validation data copies no features.
+//! ([`crate::data::Features`]) copies rows, sparse rows ([`crate::sparse::SparseFeatures`])
+//! stay sparse, and the apps' sources decode images, vectorise texts and read MFCC clips only
+//! when a batch asks for them. Targets are always held in memory (a label or a few values per
+//! example). Splits are index sets over their source ([`Subsets`]), so holding out validation
+//! data copies no features.
 //!
 //! Training goes through Burn's `DataLoader`: it shuffles an index dataset and its worker
 //! thread calls [`ExampleSet::batch`], so decoding overlaps the model's step on the
@@ -18,32 +18,9 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 
-use crate::data::{Batch, DataError, Examples, Holdout, Inputs, TargetData, check_feature_count};
-use crate::task::Task;
-
-/// Where the model inputs of examples come from.
-pub trait FeatureSource: Send + Sync {
-    /// Number of examples.
-    fn len(&self) -> usize;
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Width of every row.
-    fn n_features(&self) -> usize;
-
-    /// The rows at `indices`, in that order, as one batch of model inputs on `device`. An error
-    /// names the example that could not be produced.
-    fn inputs(&self, indices: &[usize], device: &Device) -> Result<Inputs, DataError>;
-
-    /// What all the rows take on a device as tensors, when that is known: full-batch training
-    /// keeps a training set of up to 1 GiB there rather than producing its rows again at every
-    /// pass over it.
-    fn device_bytes(&self) -> Option<usize> {
-        None
-    }
-}
+pub use crate::batch::FeatureSource;
+use crate::batch::{Batch, DataError, Inputs};
+use crate::data::{Examples, Subsets, TargetData, check_examples};
 
 /// Rows from any Burn [`Dataset`] whose items are feature rows (a `SqliteDataset`, a
 /// transformed or composed dataset, ...): each item is produced when a batch asks for it.
@@ -120,16 +97,7 @@ impl std::fmt::Debug for ExampleSet {
 impl ExampleSet {
     /// All rows of `source`, with one target each.
     pub fn new(source: Arc<dyn FeatureSource>, targets: TargetData) -> Result<Self, DataError> {
-        if source.len() != targets.len() {
-            return Err(DataError::CountMismatch {
-                features: source.len(),
-                targets: targets.len(),
-            });
-        }
-        if source.is_empty() {
-            return Err(DataError::Empty);
-        }
-        targets.check()?;
+        check_examples(source.len(), &targets)?;
         Ok(Self {
             source,
             rows: None,
@@ -173,24 +141,6 @@ impl ExampleSet {
         }
     }
 
-    /// `fraction` of the examples held out as `holdout` says (see
-    /// [`TargetData::split_indices`]). Returns `(train, held_out)`.
-    pub fn split(
-        &self,
-        fraction: f64,
-        holdout: Holdout,
-        seed: u64,
-    ) -> Result<(ExampleSet, ExampleSet), DataError> {
-        let (train, held_out) = self.targets.split_indices(fraction, holdout, seed)?;
-        Ok((self.select(&train), self.select(&held_out)))
-    }
-
-    /// Checks that the targets are what `task` needs and the features what the model takes.
-    pub fn check_task(&self, task: &Task, n_inputs: usize) -> Result<(), DataError> {
-        check_feature_count(self.n_features(), n_inputs)?;
-        self.targets.check_task(task)
-    }
-
     /// The examples at `indices` (of this set) as one batch on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Result<Batch, DataError> {
         let inputs = match &self.rows {
@@ -204,6 +154,20 @@ impl ExampleSet {
             inputs,
             targets: self.targets.tensor(indices, device),
         })
+    }
+}
+
+impl Subsets for ExampleSet {
+    fn targets(&self) -> &TargetData {
+        &self.targets
+    }
+
+    fn n_features(&self) -> usize {
+        self.source.n_features()
+    }
+
+    fn select(&self, indices: &[usize]) -> ExampleSet {
+        ExampleSet::select(self, indices)
     }
 }
 

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use crate::backend::BackendError;
+use crate::batch::DataError;
 use crate::config::ConfigError;
-use crate::data::DataError;
 
 /// Everything that can go wrong in the library, each with a message fit for an end user.
 #[derive(Debug, thiserror::Error)]

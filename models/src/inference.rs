@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::FeatureSource;
 use crate::config::ensure;
-use crate::data::{TargetData, check_feature_count};
-use crate::dataset::{FeatureSource, ToExampleSet};
+use crate::data::{Subsets, TargetData, check_feature_count};
+use crate::dataset::ToExampleSet;
 use crate::error::{Error, Result};
 use crate::metrics::{
     ClassificationReport, RegressionReport, classification_report, regression_report,

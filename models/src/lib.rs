@@ -19,8 +19,8 @@
 compile_error!("burn-zoo needs at least one backend feature: ndarray, flex or wgpu");
 
 pub mod backend;
+pub mod batch;
 pub mod bench;
-pub mod checkpoint;
 pub mod cnn;
 pub mod config;
 pub mod conformance;
@@ -39,7 +39,6 @@ pub mod metrics;
 pub mod mlp;
 pub mod model;
 pub mod preprocess;
-mod progress;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod sparse;
@@ -53,10 +52,11 @@ pub use error::{Error, Result};
 /// The names most programs need.
 pub mod prelude {
     pub use crate::backend::{BackendError, BackendKind};
+    pub use crate::batch::{DataError, FeatureSource};
     pub use crate::cnn::SmallCnnConfig;
     pub use crate::config::ConfigError;
-    pub use crate::data::{DataError, Examples, Features, Holdout, TargetData};
-    pub use crate::dataset::{DatasetRows, ExampleSet, FeatureSource, ToExampleSet};
+    pub use crate::data::{Examples, Features, Holdout, Subsets, TargetData};
+    pub use crate::dataset::{DatasetRows, ExampleSet, ToExampleSet};
     pub use crate::inference::{Evaluation, Metrics, Predictions, evaluate, predict};
     pub use crate::linear::LinearRegressionConfig;
     pub use crate::logistic::LogisticRegressionConfig;

@@ -3,9 +3,9 @@
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
+use crate::batch::Inputs;
 use crate::config::{ConfigError, ensure};
 use crate::data::Features;
-use crate::data::Inputs;
 use crate::sparse;
 use crate::summary::{LayerSummary, Summary};
 

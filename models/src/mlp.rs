@@ -5,8 +5,8 @@ use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::Inputs;
 use crate::config::{ConfigError, ensure};
-use crate::data::Inputs;
 use crate::sparse;
 use crate::summary::{LayerSummary, Summary};
 

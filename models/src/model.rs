@@ -6,9 +6,9 @@ use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::Inputs;
 use crate::cnn::{SmallCnn, SmallCnnConfig};
 use crate::config::{ConfigError, ensure};
-use crate::data::Inputs;
 use crate::linear::{LinearRegression, LinearRegressionConfig};
 use crate::logistic::{LogisticRegression, LogisticRegressionConfig};
 use crate::mlp::{Mlp, MlpConfig};

@@ -8,7 +8,10 @@
 //!
 //! Burn reports a server that goes away in the middle of a run as a panic on the next read; a
 //! program that trains remotely runs its work through [`run_guarded`], which turns that panic
-//! into [`Error::Device`] naming the server.
+//! into [`RemoteError::Lost`] naming the server.
+//!
+//! Every failure here is a [`RemoteError`], which `backend` maps into its own error where a
+//! device is asked for by backend: this file imports nothing else of the crate.
 
 use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,8 +19,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 use burn::prelude::Device;
 use burn::remote::{ConnectError, RemoteHost};
 
-use crate::backend::BackendError;
-use crate::{Error, Result};
+/// Why a remote device cannot be used, or stopped answering: the message names the server.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// No server set, a malformed address, or a server that refuses or cannot be reached.
+    #[error("{0}")]
+    Connect(String),
+    /// A server that went away in the middle of the work (Burn reports it with a panic).
+    #[error("the device failed: the remote device stopped answering ({urls}): {message}")]
+    Lost { urls: String, message: String },
+}
 
 /// The servers `--backend remote` uses, in order, and the device the run's main device is.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,9 +55,9 @@ static SERVERS: OnceLock<RemoteServers> = OnceLock::new();
 
 /// Sets the servers of this process's remote backend. Set once: a second, different call is an
 /// error, since devices already connected keep their server.
-pub fn use_servers(servers: RemoteServers) -> Result<(), BackendError> {
+pub fn use_servers(servers: RemoteServers) -> Result<(), RemoteError> {
     if servers.urls.is_empty() {
-        return Err(BackendError::Remote(
+        return Err(RemoteError::Connect(
             "no server given: pass --remote ws://HOST:PORT".into(),
         ));
     }
@@ -55,7 +66,7 @@ pub fn use_servers(servers: RemoteServers) -> Result<(), BackendError> {
     }
     let set = SERVERS.get_or_init(|| servers.clone());
     if *set != servers {
-        return Err(BackendError::Remote(format!(
+        return Err(RemoteError::Connect(format!(
             "this process already uses the remote servers {:?}",
             set.urls
         )));
@@ -68,9 +79,9 @@ pub fn servers() -> Option<&'static RemoteServers> {
     SERVERS.get()
 }
 
-fn check_url(url: &str) -> Result<(), BackendError> {
+fn check_url(url: &str) -> Result<(), RemoteError> {
     let rest = url.strip_prefix("ws://").ok_or_else(|| {
-        BackendError::Remote(format!(
+        RemoteError::Connect(format!(
             "`{url}` is not a WebSocket address: expected ws://HOST:PORT (Burn's WebSocket \
              transport has no TLS; reach a server across an untrusted network through an SSH \
              or WireGuard tunnel)"
@@ -83,7 +94,7 @@ fn check_url(url: &str) -> Result<(), BackendError> {
     if has_port {
         Ok(())
     } else {
-        Err(BackendError::Remote(format!(
+        Err(RemoteError::Connect(format!(
             "`{url}` has no port: expected ws://HOST:PORT"
         )))
     }
@@ -99,7 +110,7 @@ fn host(url: &str) -> RemoteHost {
 
 /// Device `index` of the server at `url`, connected with the token of [`servers`]. Burn hands
 /// back a device connected before with the session it already has.
-pub fn connect(url: &str, index: u32) -> Result<Device, BackendError> {
+pub fn connect(url: &str, index: u32) -> Result<Device, RemoteError> {
     check_url(url)?;
     Device::remote_options(&host(url))
         .device_index(index)
@@ -108,7 +119,7 @@ pub fn connect(url: &str, index: u32) -> Result<Device, BackendError> {
 }
 
 /// How many devices the server at `url` hosts.
-pub fn device_count(url: &str) -> Result<usize, BackendError> {
+pub fn device_count(url: &str) -> Result<usize, RemoteError> {
     check_url(url)?;
     host(url)
         .devices()
@@ -117,17 +128,17 @@ pub fn device_count(url: &str) -> Result<usize, BackendError> {
 }
 
 /// The main device of [`servers`].
-pub fn main_device() -> Result<Device, BackendError> {
+pub fn main_device() -> Result<Device, RemoteError> {
     let servers = servers().ok_or_else(|| {
-        BackendError::Remote("backend `remote` needs a server: pass --remote ws://HOST:PORT".into())
+        RemoteError::Connect("backend `remote` needs a server: pass --remote ws://HOST:PORT".into())
     })?;
     connect(&servers.urls[0], servers.device_index)
 }
 
 /// The first `n` devices of [`servers`]: every device of the first server, then of the next.
-pub fn devices(n: usize) -> Result<Vec<Device>, BackendError> {
+pub fn devices(n: usize) -> Result<Vec<Device>, RemoteError> {
     let servers = servers().ok_or_else(|| {
-        BackendError::Remote("backend `remote` needs a server: pass --remote ws://HOST:PORT".into())
+        RemoteError::Connect("backend `remote` needs a server: pass --remote ws://HOST:PORT".into())
     })?;
     let mut devices = Vec::with_capacity(n);
     for url in &servers.urls {
@@ -140,7 +151,7 @@ pub fn devices(n: usize) -> Result<Vec<Device>, BackendError> {
         }
     }
     if devices.len() < n {
-        return Err(BackendError::Remote(format!(
+        return Err(RemoteError::Connect(format!(
             "{n} devices asked for, but the servers {:?} host {} in all",
             servers.urls,
             devices.len()
@@ -149,7 +160,7 @@ pub fn devices(n: usize) -> Result<Vec<Device>, BackendError> {
     Ok(devices)
 }
 
-fn connect_error(url: &str, index: u32, error: ConnectError) -> BackendError {
+fn connect_error(url: &str, index: u32, error: ConnectError) -> RemoteError {
     let why = match &error {
         ConnectError::Unauthorized => match servers().and_then(|s| s.token.as_ref()) {
             Some(_) => "the server refused the token".to_string(),
@@ -166,13 +177,13 @@ fn connect_error(url: &str, index: u32, error: ConnectError) -> BackendError {
         ConnectError::Unreachable { reason } => format!("cannot reach it: {reason}"),
         _ => error.to_string(),
     };
-    BackendError::Remote(format!("remote device {index} at {url}: {why}"))
+    RemoteError::Connect(format!("remote device {index} at {url}: {why}"))
 }
 
 /// Runs `work`, turning the panic with which Burn reports a lost remote server into
-/// [`Error::Device`] naming the servers; the panic's message goes into the error rather than
-/// onto the terminal. Without remote servers in use, panics go on as they would.
-pub fn run_guarded<T, E: From<Error>>(work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+/// [`RemoteError::Lost`] naming the servers; the panic's message goes into the error rather
+/// than onto the terminal. Without remote servers in use, panics go on as they would.
+pub fn run_guarded<T, E: From<RemoteError>>(work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     static MESSAGE: Mutex<Option<String>> = Mutex::new(None);
     type Hook = dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static;
     let previous: Arc<Hook> = Arc::from(std::panic::take_hook());
@@ -202,10 +213,7 @@ pub fn run_guarded<T, E: From<Error>>(work: impl FnOnce() -> Result<T, E>) -> Re
                 .take()
                 .unwrap_or_default();
             let urls = servers().map(|s| s.urls.join(", ")).unwrap_or_default();
-            Err(Error::Device(format!(
-                "the remote device stopped answering ({urls}): {message}"
-            ))
-            .into())
+            Err(RemoteError::Lost { urls, message }.into())
         }
     }
 }

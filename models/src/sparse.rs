@@ -9,8 +9,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
-use crate::data::{DataError, Inputs};
-use crate::dataset::FeatureSource;
+pub use crate::batch::SparseRows;
+use crate::batch::{DataError, FeatureSource, Inputs};
 
 /// Rows held as (column, value) pairs, compressed by row (CSR): the memory is proportional to
 /// the stored values, not to rows × columns.
@@ -172,45 +172,6 @@ impl SparseBatch {
             n_rows: self.n_rows,
             n_columns: self.n_columns,
         }
-    }
-}
-
-/// A batch of sparse rows on a device, one entry per stored value: its row in the batch, its
-/// column and its value.
-#[derive(Clone, Debug)]
-pub struct SparseRows {
-    pub rows: Tensor<1, Int>,
-    pub columns: Tensor<1, Int>,
-    pub values: Tensor<1>,
-    pub n_rows: usize,
-    pub n_columns: usize,
-}
-
-impl SparseRows {
-    fn nnz(&self) -> usize {
-        self.values.dims()[0]
-    }
-
-    /// The rows without autodiff (the values are data, never trained).
-    pub fn inner(self) -> SparseRows {
-        SparseRows {
-            values: self.values.inner(),
-            rows: self.rows.inner(),
-            columns: self.columns.inner(),
-            ..self
-        }
-    }
-
-    /// The same rows as a dense `[n_rows, n_columns]` tensor, for the layers that need one.
-    pub fn to_dense(self) -> Tensor<2> {
-        let device = self.values.device();
-        let flat = Tensor::<1>::zeros([self.n_rows * self.n_columns], &device);
-        if self.nnz() == 0 {
-            return flat.reshape([self.n_rows, self.n_columns]);
-        }
-        let positions = self.rows * self.n_columns as i64 + self.columns;
-        flat.select_assign(0, positions, self.values, IndexingUpdateOp::Add)
-            .reshape([self.n_rows, self.n_columns])
     }
 }
 

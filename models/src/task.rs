@@ -72,7 +72,7 @@ impl Task {
     /// from raw outputs (logits), which is the numerically stable form of "sigmoid/softmax
     /// output + cross-entropy".
     ///
-    /// Panics if the targets do not match the task; [`crate::dataset::ExampleSet::check_task`]
+    /// Panics if the targets do not match the task; [`crate::data::Subsets::check_task`]
     /// rules that out before training.
     pub fn loss(&self, outputs: Tensor<2>, targets: &BatchTargets) -> Tensor<1> {
         let device = outputs.device();

@@ -4,6 +4,8 @@
 //! check: a batch of 1, batches that do not divide the data, an 8×8 CNN input.
 
 use zoo_models::backend::BackendKind;
+#[cfg(feature = "flex")]
+use zoo_models::conformance::compare_kernels;
 use zoo_models::conformance::{cases, compare, compare_sparse};
 use zoo_tests::{exclusive_rng, wgpu_device};
 
@@ -15,35 +17,75 @@ fn backends() -> Vec<(BackendKind, burn::prelude::Device)> {
     backends
 }
 
+/// Records `agreement`'s failed checks for `case` compared on `pair`, and prints its worst
+/// difference.
+fn record(
+    failures: &mut Vec<String>,
+    case: &str,
+    pair: &str,
+    agreement: zoo_models::conformance::Agreement,
+) {
+    eprintln!(
+        "{case:<22} {pair:<30} worst difference {:.2e}",
+        agreement.worst()
+    );
+    for check in agreement.failures() {
+        failures.push(format!("{case} {pair}: {check} ({agreement:?})"));
+    }
+}
+
+/// Flex with the zoo's kernels against flex with Burn's own layers: a comparison any build with
+/// flex makes, CI's CPU-only build (flex, no other backend) included.
+#[cfg(feature = "flex")]
+fn flex_kernels_against_burn_layers(
+    backends: &[(BackendKind, burn::prelude::Device)],
+    failures: &mut Vec<String>,
+) -> String {
+    let (_, flex) = backends
+        .iter()
+        .find(|(kind, _)| *kind == BackendKind::Flex)
+        .expect("flex is compiled, so it has a device");
+    let pair = "flex kernels vs flex Burn layers".to_string();
+    for case in cases() {
+        let _rng = exclusive_rng();
+        record(
+            failures,
+            case.name,
+            &pair,
+            compare_kernels(&case, flex, 7).unwrap(),
+        );
+    }
+    pair
+}
+
 #[test]
 fn every_model_agrees_on_every_pair_of_backends() {
     let backends = backends();
     let mut failures = Vec::new();
-    let mut pairs = 0;
+    let mut pairs = Vec::new();
     for (i, (kind_a, a)) in backends.iter().enumerate() {
         for (kind_b, b) in &backends[i + 1..] {
-            pairs += 1;
+            let pair = format!("{kind_a} vs {kind_b}");
             for case in cases() {
                 let _rng = exclusive_rng();
-                let agreement = compare(&case, a, b, 7).unwrap();
-                eprintln!(
-                    "{:<22} {kind_a:>7} vs {kind_b:<7} worst difference {:.2e}",
+                record(
+                    &mut failures,
                     case.name,
-                    agreement.worst()
+                    &pair,
+                    compare(&case, a, b, 7).unwrap(),
                 );
-                for check in agreement.failures() {
-                    failures.push(format!(
-                        "{} {kind_a} vs {kind_b}: {check} ({agreement:?})",
-                        case.name
-                    ));
-                }
             }
+            pairs.push(pair);
         }
     }
+    #[cfg(feature = "flex")]
+    pairs.push(flex_kernels_against_burn_layers(&backends, &mut failures));
+    let expected = backends.len() * (backends.len() - 1) / 2 + usize::from(cfg!(feature = "flex"));
     assert!(
-        pairs >= usize::from(backends.len() > 1),
-        "no pair of backends to compare"
+        expected > 0,
+        "this build has nothing to compare: it needs flex or two backends"
     );
+    assert_eq!(pairs.len(), expected, "pairs compared: {pairs:?}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

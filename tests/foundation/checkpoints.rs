@@ -1,13 +1,13 @@
 //! Checkpoints: a run resumed from one ends exactly where the uninterrupted run ends, and a
 //! checkpoint refuses another run's model, data or settings.
 
-use zoo_models::checkpoint;
 use zoo_models::conformance::parameters as weights;
 use zoo_models::data::Examples;
 use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::prelude::*;
 use zoo_models::train::EpochRecord;
+use zoo_models::train::checkpointer as checkpoint;
 use zoo_tests::{cpu_backends, exclusive_rng, separable_blobs};
 
 /// The history without its timings, which no two runs share.

@@ -495,9 +495,12 @@ mod onnx {
                 )
             }
             false => {
-                eprintln!(
-                    "onnx: onnxruntime check not run: no onnxruntime for {}",
-                    python.display()
+                zoo_tests::not_run(
+                    &format!(
+                        "the ONNX exports in onnxruntime (none for {})",
+                        python.display()
+                    ),
+                    "`.ci/run` installs it there, or set BURN_ZOO_ONNX_PYTHON",
                 );
                 None
             }

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use zoo_models::Error;
 use zoo_models::conformance::parameters as weights;
 use zoo_models::data::{DataError, Inputs};
 use zoo_models::mlp::MlpConfig;
 use zoo_models::model::{Model, ModelConfig};
 use zoo_models::prelude::*;
-use zoo_models::{Error, checkpoint};
+use zoo_models::train::checkpointer as checkpoint;
 use zoo_tests::{cpu_backends, separable_blobs};
 
 /// The blobs' rows; asks training to stop when the `stop_at`-th batch is gathered.

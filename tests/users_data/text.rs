@@ -152,7 +152,7 @@ fn a_tab_file_named_csv_with_imbalance_a_rare_class_and_a_test_only_label() {
         "lunch", "later", "home", "mum", "tonight", "meeting", "dinner",
     ];
     let spam = ["win", "prize", "claim", "free", "cash", "urgent", "txt"];
-    let line = |label: &str, words: &[&str], rng: &mut rand::rngs::StdRng| {
+    let line = |label: &str, words: &[&str], rng: &mut rand_chacha::ChaCha12Rng| {
         let text: Vec<&str> = (0..5).map(|_| *words.choose(rng).unwrap()).collect();
         format!("{label}\t\"{}\", ok\n", text.join(" "))
     };

@@ -4,6 +4,10 @@ use clap::Parser;
 use zoo_apps::cli::exit_code;
 use zoo_apps::interop::{ImportCli, import};
 
+/// The allocator of every zoo binary: see the `zoo_apps` crate documentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = ImportCli::parse();
     exit_code(|| {

@@ -20,8 +20,8 @@ use crate::preprocessing::ModelInput;
 /// How requests are gathered into forward passes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchPolicy {
-    /// Inputs in one forward pass, at most (1: no batching). A request with more inputs runs
-    /// alone.
+    /// Inputs in one forward pass, at most (1: no batching), padding aside. A request with
+    /// more inputs runs alone; one that would take a batch past this waits for the next.
     pub max_batch: usize,
     /// How long the first request of a batch waits for requests on their way when fewer than
     /// `max_batch` inputs are queued.
@@ -52,6 +52,10 @@ pub struct BatchCounts {
     pub requests: u64,
     pub inputs: u64,
     pub forward_passes: u64,
+    /// Copies of inputs added to pad batches to powers of two (`power_of_two_batches`).
+    pub padding_inputs: u64,
+    /// The most requested inputs one forward pass took, padding aside.
+    pub largest_batch: u64,
 }
 
 #[derive(Default)]
@@ -59,6 +63,8 @@ struct Counters {
     requests: AtomicU64,
     inputs: AtomicU64,
     forward_passes: AtomicU64,
+    padding_inputs: AtomicU64,
+    largest_batch: AtomicU64,
     /// Requests accepted whose inputs are still being prepared: worth waiting for.
     arriving: AtomicUsize,
 }
@@ -113,6 +119,8 @@ impl Batcher {
             requests: c.requests.load(Ordering::Relaxed),
             inputs: c.inputs.load(Ordering::Relaxed),
             forward_passes: c.forward_passes.load(Ordering::Relaxed),
+            padding_inputs: c.padding_inputs.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
         }
     }
 
@@ -161,7 +169,9 @@ impl Drop for Batcher {
 fn run(predictor: Predictor, queue: Receiver<Job>, policy: BatchPolicy, counters: &Counters) {
     // As in the apps' binaries, so that a prediction here is theirs to the bit.
     zoo_models::cpu::flush_subnormals_to_zero();
-    while let Ok(first) = queue.recv() {
+    // A job that would have taken the last batch past `max_batch` starts the next one.
+    let mut held_over: Option<Job> = None;
+    while let Some(first) = held_over.take().or_else(|| queue.recv().ok()) {
         let mut rows = first.inputs.len();
         let mut jobs = vec![first];
         let deadline = Instant::now() + policy.max_wait;
@@ -181,6 +191,10 @@ fn run(predictor: Predictor, queue: Receiver<Job>, policy: BatchPolicy, counters
                 }
             };
             match next {
+                Ok(job) if rows + job.inputs.len() > policy.max_batch => {
+                    held_over = Some(job);
+                    break;
+                }
                 Ok(job) => {
                     rows += job.inputs.len();
                     jobs.push(job);
@@ -194,7 +208,10 @@ fn run(predictor: Predictor, queue: Receiver<Job>, policy: BatchPolicy, counters
             .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         counters.inputs.fetch_add(rows as u64, Ordering::Relaxed);
         counters.forward_passes.fetch_add(1, Ordering::Relaxed);
-        run_batch(&predictor, jobs, &policy);
+        counters
+            .largest_batch
+            .fetch_max(rows as u64, Ordering::Relaxed);
+        run_batch(&predictor, jobs, &policy, counters);
     }
 }
 
@@ -206,7 +223,7 @@ fn padded_size(n: usize, max_batch: usize) -> usize {
 }
 
 /// One forward pass over every job's inputs; each job gets its own outputs back.
-fn run_batch(predictor: &Predictor, jobs: Vec<Job>, policy: &BatchPolicy) {
+fn run_batch(predictor: &Predictor, jobs: Vec<Job>, policy: &BatchPolicy, counters: &Counters) {
     let mut inputs = Vec::with_capacity(jobs.iter().map(|j| j.inputs.len()).sum());
     let mut replies = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -216,7 +233,11 @@ fn run_batch(predictor: &Predictor, jobs: Vec<Job>, policy: &BatchPolicy) {
     if let (true, Some(first)) = (policy.power_of_two_batches, inputs.first().cloned()) {
         // Rows do not see each other in these models: the copies change no answer, and their
         // outputs are never sent (the replies take the first outputs only).
-        inputs.resize(padded_size(inputs.len(), policy.max_batch), first);
+        let padded = padded_size(inputs.len(), policy.max_batch);
+        counters
+            .padding_inputs
+            .fetch_add((padded - inputs.len()) as u64, Ordering::Relaxed);
+        inputs.resize(padded, first);
     }
     // A panic in Burn must cost this batch, not the worker: later requests still get served.
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| predictor.predict(&inputs)))

@@ -214,11 +214,13 @@ pub fn document(models: &[&ModelInfo], secured: bool) -> Value {
                     "served": {
                         "type": "object",
                         "description": "what the model's worker has done since the server started (GET /v1/models/{name} only)",
-                        "required": ["requests", "inputs", "forward_passes"],
+                        "required": ["requests", "inputs", "forward_passes", "padding_inputs", "largest_batch"],
                         "properties": {
                             "requests": { "type": "integer" },
                             "inputs": { "type": "integer" },
-                            "forward_passes": { "type": "integer" }
+                            "forward_passes": { "type": "integer" },
+                            "padding_inputs": { "type": "integer", "description": "copies of inputs added to pad batches to powers of two (wgpu)" },
+                            "largest_batch": { "type": "integer", "description": "the most requested inputs one forward pass took, padding aside" }
                         }
                     },
                     "value_range": {

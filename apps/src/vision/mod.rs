@@ -198,7 +198,7 @@ impl PixelScaling {
         let sample: Vec<usize> = if in_memory || train.len() <= NORMALIZATION_SAMPLE {
             (0..train.len()).collect()
         } else {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
             let mut picked = index::sample(&mut rng, train.len(), NORMALIZATION_SAMPLE).into_vec();
             picked.sort_unstable();
             picked

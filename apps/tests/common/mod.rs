@@ -6,6 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Tells the person running `cargo test` that part of a test did not run, and how to run it.
+/// Written to the process's standard error directly: the test harness captures `eprintln!`
+/// of passing tests, and a skipped part must not pass silently.
+pub fn not_run(what: &str, how: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "note: not run: {what}; {how}");
+}
+
 /// Runs an app's binary, asserting that it succeeded; returns its standard output.
 pub fn run_app(program: &str, args: &[&str]) -> String {
     let output = Command::new(program).args(args).output().unwrap();

@@ -121,7 +121,7 @@ pub fn conv_block(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 
 /// `rows · weight` for sparse rows on flex (`[n_rows, d_output]`, no bias); `None` where the
 /// kernel does not apply.
-pub fn sparse_product(weight: &Tensor<2>, rows: &crate::sparse::SparseRows) -> Option<Tensor<2>> {
+pub fn sparse_product(weight: &Tensor<2>, rows: &crate::batch::SparseRows) -> Option<Tensor<2>> {
     (applies_to_f32_on_flex(weight) && applies_to_f32_on_flex(&rows.values)).then(|| {
         Tensor::from_dispatch(<Dispatch as ZooKernels>::sparse_product(
             weight.clone().into_dispatch(),

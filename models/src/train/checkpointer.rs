@@ -6,11 +6,12 @@
 //! history, the early-stopping and convergence counters, and what the run was started with, so
 //! that resuming with other data, another model or other hyper-parameters is refused. Nothing
 //! else is needed to go on exactly: each epoch's shuffle and each batch's device seed are
-//! derived from the seed and their position (see `train::stream_seed`), not drawn from a
+//! derived from the seed and their position (see `epoch::stream_seed`), not drawn from a
 //! generator whose state would have to be saved.
 //!
 //! A folder is written under a temporary name and renamed when complete, so the last complete
-//! checkpoint is always whole; a run keeps the last two and the best epoch's.
+//! checkpoint is always whole; a run keeps the last two and the best epoch's. `fit` opens a
+//! [`Checkpointer`] once, restores from it when resuming, and saves through it every epoch.
 
 use std::path::{Path, PathBuf};
 
@@ -19,18 +20,21 @@ use burn::optim::OptimizerRecord;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::config::FitConfig;
+use super::history::{EpochRecord, StopReason};
+use super::stopping::LoopCounters;
 use crate::backend::BackendKind;
-use crate::data::{DataError, TargetData};
+use crate::batch::DataError;
+use crate::data::TargetData;
 use crate::dataset::ExampleSet;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::store::{read_json, write_json_atomic};
-use crate::train::{EpochRecord, FitConfig, StopReason};
 
 pub const STATE_FILE: &str = "state.json";
 pub const MODEL_FILE: &str = "model.bpk";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
-pub(crate) const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 1;
 /// Rows of each set whose inputs `DataFingerprint` hashes, besides all the targets.
 const FINGERPRINT_ROWS: usize = 32;
 
@@ -160,17 +164,6 @@ pub struct PartialEpoch {
     pub seconds: f64,
 }
 
-/// The counters behind the stops on convergence and on early stopping.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LoopCounters {
-    /// The lowest monitored loss and its epoch.
-    pub best: Option<(f64, usize)>,
-    pub epochs_without_improvement: usize,
-    /// The convergence watch's best training loss and the epochs since it last fell enough.
-    pub convergence: Option<(f64, usize)>,
-    pub train_seconds: f64,
-}
-
 /// `state.json`: where a run is and what it was started with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
@@ -190,7 +183,7 @@ pub struct CheckpointState {
 }
 
 /// The model's kind, inputs, outputs and parameter count: what must match to resume.
-pub fn model_signature(model: &Model) -> String {
+fn model_signature(model: &Model) -> String {
     format!(
         "{} with {} inputs, {} outputs and {} parameters",
         model.name(),
@@ -388,7 +381,7 @@ pub fn latest(dir: &Path) -> Result<Checkpoint> {
 
 /// Writes a checkpoint of `model` (the training model) and `optimizer` with `state` into
 /// `dir`, then deletes all but the last two and the best epoch's. Returns its folder.
-pub fn write(
+fn write(
     dir: &Path,
     model: &Model,
     optimizer: OptimizerRecord,
@@ -456,7 +449,7 @@ fn prune(dir: &Path, latest: &CheckpointState) -> Result<()> {
 
 /// `model` with the weights of the checkpoint model at `path` (their parameter ids too, which
 /// the optimizer state is keyed by).
-pub fn load_model(model: Model, path: &Path) -> Result<Model> {
+fn load_model(model: Model, path: &Path) -> Result<Model> {
     use burn::store::{BurnpackStore, ModuleSnapshot};
     let bytes = std::fs::read(path).map_err(|e| store_error(path, e))?;
     let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
@@ -473,7 +466,7 @@ pub fn load_model(model: Model, path: &Path) -> Result<Model> {
 /// at the next step. The default is the first compiled backend (wgpu in a default build), which
 /// may have no adapter on a CPU machine; `BURN_DEVICE` pins it to the training backend while
 /// the record loads.
-pub fn load_optimizer_record<T>(
+pub(crate) fn load_optimizer_record<T>(
     path: &Path,
     device: &Device,
     load: impl FnOnce(OptimizerRecord) -> T,
@@ -495,4 +488,132 @@ pub fn load_optimizer_record<T>(
         }
     }
     Ok(loaded)
+}
+
+/// Where a run stands: what every checkpoint saves, and what a resumed run goes on from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RunState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// The epoch after them, when it was stopped part-way.
+    pub partial: Option<PartialEpoch>,
+    pub history: Vec<EpochRecord>,
+    pub counters: LoopCounters,
+    /// Why training stopped, once it has.
+    pub stop: Option<StopReason>,
+}
+
+/// A run's checkpoints, opened once per `fit` with what identifies the run (its settings,
+/// model and data): each checkpoint records it, and resuming needs the same.
+pub(crate) struct Checkpointer {
+    dir: PathBuf,
+    config: FitConfig,
+    model: String,
+    data: DataFingerprint,
+}
+
+/// What a resumed run goes on from, besides the model.
+pub(crate) struct Restored {
+    /// The best epoch's weights, kept for `restore_best_weights`.
+    pub best_model: Option<Model>,
+    pub state: RunState,
+    /// The optimizer's record.
+    pub optimizer_file: PathBuf,
+}
+
+impl Checkpointer {
+    /// The checkpoints in `config.checkpoints` of a run of `config` training `model` on
+    /// `train` and validating on `validation`; `None` for a run without checkpoints.
+    pub fn open(
+        config: &FitConfig,
+        model: &Model,
+        train: &ExampleSet,
+        validation: Option<&ExampleSet>,
+    ) -> Result<Option<Self>> {
+        let Some(dir) = &config.checkpoints else {
+            return Ok(None);
+        };
+        let device = model.device();
+        let data = DataFingerprint {
+            train: SetFingerprint::of(train, &device)?,
+            validation: validation
+                .map(|v| SetFingerprint::of(v, &device))
+                .transpose()?,
+        };
+        Ok(Some(Checkpointer {
+            dir: dir.clone(),
+            config: config.clone(),
+            model: model_signature(model),
+            data,
+        }))
+    }
+
+    /// `model` with the weights of the last complete checkpoint, and where its run stood;
+    /// refused when the checkpoint is another run's.
+    pub fn restore(&self, model: Model) -> Result<(Model, Restored)> {
+        let latest = latest(&self.dir)?;
+        latest
+            .state
+            .check(&self.config, &self.model, &self.data)
+            .map_err(|message| Error::Resume {
+                checkpoint: latest.dir.clone(),
+                message,
+            })?;
+        let model = load_model(model, &latest.dir.join(MODEL_FILE))?;
+        if self.config.progress {
+            eprintln!("resuming from {}", latest.dir.display());
+        }
+        let best_model = match latest.state.counters.best {
+            Some((_, epoch)) => {
+                let path = latest
+                    .dir
+                    .with_file_name(folder_name(epoch, None))
+                    .join(MODEL_FILE);
+                Some(load_model(model.clone(), &path)?)
+            }
+            None => None,
+        };
+        let CheckpointState {
+            epochs_done,
+            partial,
+            history,
+            counters,
+            stop,
+            ..
+        } = latest.state;
+        let restored = Restored {
+            best_model,
+            state: RunState {
+                epochs_done,
+                partial,
+                history,
+                counters,
+                stop,
+            },
+            optimizer_file: latest.dir.join(OPTIMIZER_FILE),
+        };
+        Ok((model, restored))
+    }
+
+    /// Writes a checkpoint of `model` (the training model) and `optimizer` at `state`, and
+    /// returns its folder.
+    pub fn save(
+        &self,
+        model: &Model,
+        optimizer: OptimizerRecord,
+        state: &RunState,
+    ) -> Result<PathBuf> {
+        let state = CheckpointState {
+            format: FORMAT_VERSION,
+            epochs_done: state.epochs_done,
+            partial: state.partial.clone(),
+            history: state.history.clone(),
+            counters: state.counters.clone(),
+            stop: state.stop.clone(),
+            config: self.config.clone(),
+            model: self.model.clone(),
+            data: self.data.clone(),
+        };
+        write(&self.dir, model, optimizer, &state)
+    }
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::train::EpochRecord;
+use super::history::EpochRecord;
 
 pub(crate) struct Progress {
     enabled: bool,

@@ -1,0 +1,144 @@
+//! One optimisation step on a batch: on one device, or split across several devices
+//! (data-parallel), the gradients summed on the model's device before one update.
+
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+use crate::batch::Batch;
+use crate::model::Model;
+use crate::task::{BatchTargets, Task};
+
+pub(crate) fn add<const D: usize, K: burn::tensor::kind::Numeric>(
+    sum: Option<Tensor<D, K>>,
+    term: Tensor<D, K>,
+) -> Tensor<D, K> {
+    match sum {
+        Some(sum) => sum + term,
+        None => term,
+    }
+}
+
+/// The L2 penalty per unit of `Σ w² / 2` that `C` means for `n_train` examples.
+pub(crate) fn l2_penalty(penalty_c: Option<f64>, n_train: usize) -> f64 {
+    penalty_c.map_or(0.0, |c| 1.0 / (c * n_train as f64))
+}
+
+/// The task's loss on `outputs`, plus the L2 penalty on `model`'s weights when there is one.
+pub(crate) fn objective(
+    model: &Model,
+    task: Task,
+    outputs: Tensor<2>,
+    targets: &BatchTargets,
+    l2_penalty: f64,
+) -> Tensor<1> {
+    let loss = task.loss(outputs, targets);
+    if l2_penalty > 0.0 {
+        loss + model.squared_weight_norm() * (l2_penalty / 2.0)
+    } else {
+        loss
+    }
+}
+
+/// What one training step computed, detached from the autodiff graph.
+pub(crate) struct StepOutcome {
+    /// The batch's mean loss before the update.
+    pub loss: Tensor<1>,
+    /// The model's outputs on the batch before the update.
+    pub outputs: Tensor<2>,
+}
+
+/// One optimisation step of `model` (on an autodiff device) on `batch`: forward, loss,
+/// backward, update. `fit` and the benchmark share it, so the benchmark times what users run.
+pub(crate) fn step(
+    model: Model,
+    optimizer: &mut ModuleOptimizer,
+    task: Task,
+    batch: Batch,
+    learning_rate: f64,
+    l2_penalty: f64,
+) -> (Model, StepOutcome) {
+    let outputs = model.forward(batch.inputs);
+    let loss = objective(&model, task, outputs.clone(), &batch.targets, l2_penalty);
+    let outcome = StepOutcome {
+        loss: loss.clone().detach(),
+        outputs: outputs.detach(),
+    };
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optimizer.step(learning_rate, model, grads), outcome)
+}
+
+/// How many of `outputs`' rows `task` classifies as `targets` says; `None` for regression.
+pub(crate) fn correct_count(
+    task: Task,
+    outputs: Tensor<2>,
+    targets: &BatchTargets,
+) -> Option<Tensor<1, Int>> {
+    match (task.predicted_classes(outputs), targets) {
+        (Some(predicted), BatchTargets::Classes(targets)) => {
+            Some(predicted.equal(targets.clone()).int().sum())
+        }
+        _ => None,
+    }
+}
+
+/// One data-parallel optimisation step: shard `k` of a batch runs on `model`'s device (`k` = 0)
+/// or on `replicas[k - 1]`, each on its own thread with its own autodiff graph. A shard's loss
+/// is weighted by its share of the batch (the penalty counts once, on the first), so the
+/// gradients gathered on `model`'s device sum to the gradient of the whole batch's mean loss,
+/// as one device computes it; one optimizer step then updates `model`. Returns the batch's
+/// mean loss and correct count on `model`'s device.
+pub(crate) fn data_parallel_step(
+    model: Model,
+    replicas: &[Device],
+    optimizer: &mut ModuleOptimizer,
+    task: Task,
+    shards: Vec<Batch>,
+    learning_rate: f64,
+    l2_penalty: f64,
+) -> (Model, Tensor<1>, Option<Tensor<1, Int>>) {
+    let device = model.device();
+    let n = shards.iter().map(|b| b.inputs.n_rows()).sum::<usize>() as f64;
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = shards
+            .into_iter()
+            .enumerate()
+            .map(|(k, shard)| {
+                let replica = match k {
+                    0 => model.clone(),
+                    _ => model.clone().fork(&replicas[k - 1]),
+                };
+                scope.spawn(move || {
+                    let share = shard.inputs.n_rows() as f64 / n;
+                    let penalty = if k == 0 { l2_penalty / share } else { 0.0 };
+                    let outputs = replica.forward(shard.inputs);
+                    let loss =
+                        objective(&replica, task, outputs.clone(), &shard.targets, penalty) * share;
+                    let correct = correct_count(task, outputs.detach(), &shard.targets);
+                    let grads = GradientsParams::from_grads(loss.backward(), &replica);
+                    (loss.detach(), correct, grads)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            // A worker's panic (a remote device lost) goes on as this thread's.
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+            .collect()
+    });
+    let mut gradients = GradientsAccumulator::<Model>::new();
+    let mut loss = None;
+    let mut correct = None;
+    for (shard_loss, shard_correct, grads) in results {
+        gradients.accumulate(&model, grads.to_device(&device, &model));
+        loss = Some(add(loss, shard_loss.to_device(&device)));
+        if let Some(c) = shard_correct {
+            correct = Some(add(correct, c.to_device(&device)));
+        }
+    }
+    let model = optimizer.step(learning_rate, model, gradients.grads());
+    (model, loss.expect("a batch has a shard"), correct)
+}

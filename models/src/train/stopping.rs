@@ -1,0 +1,169 @@
+//! When training stops: the stopping rules behind one trait (as burn-train's
+//! `EarlyStoppingStrategy`), the counters they keep between epochs (saved in every checkpoint),
+//! and the interrupter that stops a run on request, as burn-train's `Interrupter` (the apps
+//! trigger it on Ctrl-C).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{ConvergenceConfig, EarlyStoppingConfig, FitConfig};
+use super::history::StopReason;
+
+/// A stop request that any thread may make and a running `fit` reads after every batch. A
+/// cloneable handle: a Ctrl-C handler keeps one, `fit` another.
+#[derive(Clone, Debug)]
+pub struct Interrupter(Arc<AtomicBool>);
+
+/// The process's one interrupter, as there is one Ctrl-C.
+static PROCESS_INTERRUPTER: LazyLock<Interrupter> =
+    LazyLock::new(|| Interrupter(Arc::new(AtomicBool::new(false))));
+
+impl Interrupter {
+    /// The interrupter that [`fit`](super::fit) and [`fit_data_parallel`](super::fit_data_parallel)
+    /// watch.
+    pub fn process() -> Interrupter {
+        PROCESS_INTERRUPTER.clone()
+    }
+
+    /// Asks the running `fit` to stop at the end of its current batch (or L-BFGS iteration): it
+    /// writes a checkpoint, when it writes them, and returns [`crate::Error::Interrupted`].
+    /// Safe to call from a signal handler's thread.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Forgets a request once `fit` has stopped on it, or ended before it could, so that a
+    /// later `fit` in the process trains.
+    pub(crate) fn reset(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Stops the running `fit`: [`Interrupter::stop`] on the process's interrupter.
+pub fn request_stop() {
+    Interrupter::process().stop();
+}
+
+/// What the stopping rules count from epoch to epoch: a checkpoint saves them, so that a
+/// resumed run stops where the uninterrupted one would.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopCounters {
+    /// The lowest monitored loss and its epoch.
+    pub best: Option<(f64, usize)>,
+    pub epochs_without_improvement: usize,
+    /// The convergence rule's best training loss and the epochs since it last fell enough.
+    pub convergence: Option<(f64, usize)>,
+    pub train_seconds: f64,
+}
+
+impl LoopCounters {
+    /// Records `epoch`'s monitored loss (the validation loss, or the training loss without
+    /// validation data); true when it beats the best so far by more than `min_delta`.
+    pub(crate) fn record_monitored(
+        &mut self,
+        monitored: f64,
+        epoch: usize,
+        min_delta: f64,
+    ) -> bool {
+        if self
+            .best
+            .is_none_or(|(best_loss, _)| monitored < best_loss - min_delta)
+        {
+            self.best = Some((monitored, epoch));
+            self.epochs_without_improvement = 0;
+            true
+        } else {
+            self.epochs_without_improvement += 1;
+            false
+        }
+    }
+}
+
+/// A rule that ends training at the end of an epoch. Its state lives in the [`LoopCounters`],
+/// which checkpoints save.
+pub(crate) trait StoppingStrategy {
+    /// Takes note of the epoch that ended with training loss `loss` (its monitored loss is
+    /// already in `counters`) and says why training stops now, if it does.
+    fn should_stop(&self, loss: f64, counters: &mut LoopCounters) -> Option<StopReason>;
+}
+
+/// Stop as soon as an epoch's training loss is at or below the target.
+struct TargetLoss(f64);
+
+impl StoppingStrategy for TargetLoss {
+    fn should_stop(&self, loss: f64, _: &mut LoopCounters) -> Option<StopReason> {
+        let target = self.0;
+        (loss <= target).then_some(StopReason::TargetLoss { target, loss })
+    }
+}
+
+impl StoppingStrategy for ConvergenceConfig {
+    /// Counts the epochs since the training loss last fell by more than `tol` (relative to
+    /// its best); stops after `patience` in a row. Small improvements still lower the best
+    /// loss, as in scikit-learn, so a slow but steady descent converges too.
+    fn should_stop(&self, loss: f64, counters: &mut LoopCounters) -> Option<StopReason> {
+        let (best, mut epochs_without_progress) =
+            counters.convergence.unwrap_or((f64::INFINITY, 0));
+        if loss < best - self.tol * best.abs() || !best.is_finite() {
+            epochs_without_progress = 0;
+        } else {
+            epochs_without_progress += 1;
+        }
+        counters.convergence = Some((best.min(loss), epochs_without_progress));
+        (epochs_without_progress >= self.patience).then_some(StopReason::Converged {
+            tol: self.tol,
+            patience: self.patience,
+            loss,
+        })
+    }
+}
+
+impl StoppingStrategy for EarlyStoppingConfig {
+    /// Stops once the monitored loss has not improved for `patience` epochs.
+    fn should_stop(&self, _: f64, counters: &mut LoopCounters) -> Option<StopReason> {
+        if counters.epochs_without_improvement < self.patience.max(1) {
+            return None;
+        }
+        let (best_loss, best_epoch) = counters.best.expect("set after the first epoch");
+        Some(StopReason::EarlyStopping {
+            patience: self.patience,
+            best_epoch,
+            best_loss,
+            restored_best_weights: self.restore_best_weights,
+        })
+    }
+}
+
+/// The rules `config` sets, in the order their reasons take precedence.
+pub(crate) fn stopping_rules(config: &FitConfig) -> Vec<Box<dyn StoppingStrategy>> {
+    let mut rules: Vec<Box<dyn StoppingStrategy>> = Vec::new();
+    if let Some(target) = config.target_loss {
+        rules.push(Box::new(TargetLoss(target)));
+    }
+    if let Some(convergence) = &config.convergence {
+        rules.push(Box::new(convergence.clone()));
+    }
+    if let Some(early_stopping) = &config.early_stopping {
+        rules.push(Box::new(early_stopping.clone()));
+    }
+    rules
+}
+
+/// The first reason `rules` give to stop after an epoch of training loss `loss`. Every rule
+/// sees every epoch, so that its counts go on while another one stops.
+pub(crate) fn stop_reason(
+    rules: &[Box<dyn StoppingStrategy>],
+    loss: f64,
+    counters: &mut LoopCounters,
+) -> Option<StopReason> {
+    rules.iter().fold(None, |first, rule| {
+        let reason = rule.should_stop(loss, counters);
+        first.or(reason)
+    })
+}
