@@ -31,8 +31,6 @@ pub struct AudioClassifier;
 pub const APP: &str = AudioPreprocessing::APP;
 pub type Cli = app::Cli<AudioClassifier>;
 pub type Command = app::Command<AudioClassifier>;
-pub type TrainCommand = app::TrainCommand<AudioClassifier>;
-pub type EvaluateCommand = app::EvaluateCommand<AudioClassifier>;
 pub type PredictCommand = app::PredictCommand<AudioClassifier>;
 pub type SavedModel = saved::SavedModel<AudioPreprocessing>;
 

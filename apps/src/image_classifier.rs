@@ -29,8 +29,6 @@ pub struct ImageClassifier;
 pub const APP: &str = ImagePreprocessing::APP;
 pub type Cli = app::Cli<ImageClassifier>;
 pub type Command = app::Command<ImageClassifier>;
-pub type TrainCommand = app::TrainCommand<ImageClassifier>;
-pub type EvaluateCommand = app::EvaluateCommand<ImageClassifier>;
 pub type PredictCommand = app::PredictCommand<ImageClassifier>;
 /// A saved model with its image preprocessing.
 pub type SavedModel = saved::SavedModel<ImagePreprocessing>;

@@ -36,8 +36,6 @@ pub struct Tabular;
 pub const APP: &str = TabularPreprocessing::APP;
 pub type Cli = app::Cli<Tabular>;
 pub type Command = app::Command<Tabular>;
-pub type TrainCommand = app::TrainCommand<Tabular>;
-pub type EvaluateCommand = app::EvaluateCommand<Tabular>;
 pub type PredictCommand = app::PredictCommand<Tabular>;
 pub type SavedModel = saved::SavedModel<TabularPreprocessing>;
 

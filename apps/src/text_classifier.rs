@@ -31,8 +31,6 @@ pub struct TextClassifier;
 pub const APP: &str = TextPreprocessing::APP;
 pub type Cli = app::Cli<TextClassifier>;
 pub type Command = app::Command<TextClassifier>;
-pub type TrainCommand = app::TrainCommand<TextClassifier>;
-pub type EvaluateCommand = app::EvaluateCommand<TextClassifier>;
 pub type PredictCommand = app::PredictCommand<TextClassifier>;
 /// A saved model with its vectorizer and data description.
 pub type SavedModel = saved::SavedModel<TextPreprocessing>;
