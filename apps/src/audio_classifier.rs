@@ -6,41 +6,33 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::bail;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
+use clap::{Args, ValueEnum};
 use zoo_models::prelude::*;
 
+use crate::app::{self, App, ModelChoice, Prepared};
 use crate::audio::clips::{
     ClipInput, ClipRows, ClipShaping, CoefficientStats, LabelSource, Recording, StoredClip,
-    cache_dir, extract_all, extract_bytes, list_recordings,
+    cache_dir, extract_all, list_recordings,
 };
 use crate::audio::mfcc::MfccConfig;
-use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
+use crate::audio::preprocessing::{AudioPreprocessing, TestSplit};
+use crate::cli::{absolute, data_dir};
 use crate::error::LoadError;
-use crate::predictor::Predictor;
-use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
+use crate::predictor::{Predictor, ranked_line};
+use crate::saved;
 use crate::split::{DataSplit, ExampleId};
 
-pub const APP: &str = "audio-classifier";
+pub use crate::app::run;
 
-#[derive(Parser, Debug)]
-#[command(name = APP, about = "Classify WAV recordings from their MFCCs (spoken digits by default)")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// The audio classifier, as an [`App`].
+#[derive(Debug)]
+pub struct AudioClassifier;
 
-// `train`'s many flags make its variant large; a command line is parsed once, so size is moot.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Train a model, test it and save it with its history, metrics and charts.
-    Train(TrainCommand),
-    /// Test a saved model.
-    Evaluate(EvaluateCommand),
-    /// Classify WAV files.
-    Predict(PredictCommand),
-}
+pub const APP: &str = AudioPreprocessing::APP;
+pub type Cli = app::Cli<AudioClassifier>;
+pub type Command = app::Command<AudioClassifier>;
+pub type PredictCommand = app::PredictCommand<AudioClassifier>;
+pub type SavedModel = saved::SavedModel<AudioPreprocessing>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AudioModel {
@@ -107,10 +99,9 @@ impl FeatureArgs {
     }
 }
 
+/// `train`'s own arguments.
 #[derive(Args, Debug)]
-pub struct TrainCommand {
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+pub struct AppTrainArgs {
     #[arg(long, value_enum, default_value_t = AudioModel::Cnn)]
     pub model: AudioModel,
     /// A folder of WAV files [default: the bundled Free Spoken Digit Dataset].
@@ -118,10 +109,15 @@ pub struct TrainCommand {
     pub data: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = LabelSource::Prefix)]
     pub labels: LabelSource,
-    /// Hold out this stratified fraction for testing [default: FSDD's official split, takes
-    /// 0–4 of each speaker and digit, when every name has the FSDD form; else 0.2].
+    /// Hold out this stratified fraction for testing [default: FSDD's official split for the
+    /// bundled FSDD; else 0.2].
     #[arg(long)]
     pub test_split: Option<f64>,
+    /// Test on FSDD's official split, takes 0–4 of each speaker and digit, as with the
+    /// bundled FSDD: for a copy of FSDD or recordings named as its are
+    /// (`{digit}_{speaker}_{take}.wav`).
+    #[arg(long, conflicts_with = "test_split")]
+    pub official_split: bool,
     /// Skip unreadable files with a warning instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
@@ -136,83 +132,24 @@ pub struct TrainCommand {
     /// Dropout before the output layer of the MLP and the CNN.
     #[arg(long, default_value_t = 0.3)]
     pub dropout: f64,
-    #[command(flatten)]
-    pub train: TrainArgs,
 }
 
+/// `evaluate`'s own arguments.
 #[derive(Args, Debug)]
-pub struct EvaluateCommand {
-    #[command(flatten)]
-    pub saved: SavedModelArgs,
+pub struct AppEvaluateArgs {
     /// Test on every WAV file of this folder instead of the training run's test set.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    #[arg(long)]
-    pub json: bool,
 }
 
+/// `predict`'s own arguments.
 #[derive(Args, Debug)]
-pub struct PredictCommand {
-    #[command(flatten)]
-    pub saved: SavedModelArgs,
+pub struct AppPredictArgs {
     /// How many of the most probable classes to print per file.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-}
-
-/// Which recordings form the test set.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TestSplit {
-    /// FSDD's official split: takes 0–4.
-    Official,
-    Stratified {
-        fraction: f64,
-        seed: u64,
-    },
-}
-
-/// The app's part of `model.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AudioPreprocessing {
-    pub mfcc: MfccConfig,
-    pub shaping: ClipShaping,
-    pub data: PathBuf,
-    pub labels: LabelSource,
-    pub test: TestSplit,
-    pub skip_bad: bool,
-}
-
-pub type SavedModel = report::SavedModel<AudioPreprocessing>;
-
-impl AudioPreprocessing {
-    /// The model input of a WAV file's bytes: read, resampled, its MFCCs shaped into one row
-    /// as in training. `name` is the path errors show.
-    pub fn clip_input(&self, name: &Path, bytes: &[u8]) -> Result<Vec<f32>, LoadError> {
-        Ok(self.shaping.row(&extract_bytes(name, bytes, &self.mfcc)?))
-    }
-}
-
-impl report::Preprocessing for AudioPreprocessing {
-    fn check(&self, n_inputs: usize) -> Result<(), String> {
-        self.mfcc.validate()?;
-        let stats = &self.shaping.stats;
-        if stats.mean.len() != self.mfcc.width() || stats.std.len() != self.mfcc.width() {
-            return Err(format!(
-                "the coefficient statistics have {} means and {} deviations for {} coefficients",
-                stats.mean.len(),
-                stats.std.len(),
-                self.mfcc.width()
-            ));
-        }
-        let width = match self.shaping.input {
-            ClipInput::Matrix => stats.mean.len().checked_mul(self.shaping.max_frames),
-            ClipInput::Stats => stats.mean.len().checked_mul(2),
-        };
-        report::check_width(width, n_inputs)
-    }
 }
 
 /// Recordings with their MFCCs.
@@ -313,166 +250,198 @@ fn examples(
     Ok(ExampleSet::new(Arc::new(rows), targets)?)
 }
 
-/// Trains, tests and saves; returns what was written to `metrics.json` and the folder.
-pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
-    let backend = command.runtime.backend;
-    let seed = command.runtime.seed;
-    // Unusable devices fail before any file is read.
-    let devices = command
-        .runtime
-        .training_devices(command.train.devices as usize)?;
-    let fit_config = command.train.fit_config(command.model.fit_defaults(), seed);
-    fit_config.validate()?;
-    let mfcc = command.features.mfcc();
-    mfcc.validate().map_err(anyhow::Error::msg)?;
-    if command.features.max_frames == 0 {
-        bail!("--max-frames must be at least 1");
-    }
-
-    let dir = command
-        .data
-        .clone()
-        .unwrap_or_else(|| data_dir().join("fsdd/recordings"));
-    let recordings = list_recordings(&dir, command.labels)?;
-    let split = match command.test_split {
-        Some(fraction) => TestSplit::Stratified { fraction, seed },
-        None if recordings.iter().all(|r| r.take.is_some()) => TestSplit::Official,
-        None => TestSplit::Stratified {
-            fraction: 0.2,
-            seed,
-        },
-    };
-    let clips = load_clips(recordings, &mfcc, command.skip_bad, command.train.quiet)?;
-    let mut classes: Vec<String> = clips.iter().map(|(r, _)| r.label.clone()).collect();
-    classes.sort();
-    classes.dedup();
-    if classes.len() < 2 {
-        return Err(LoadError::new(&dir, "needs recordings of at least two labels").into());
-    }
-    let (train_clips, test_clips) = split_clips(clips, &split, &classes, &dir)?;
-    if train_clips.is_empty() || test_clips.is_empty() {
-        return Err(
-            LoadError::new(&dir, "the split leaves no training or no test recordings").into(),
-        );
-    }
-    let input = if command.model == AudioModel::Cnn {
-        ClipInput::Matrix
-    } else {
-        command.features.input
-    };
-    let shaping = ClipShaping {
-        input,
-        max_frames: command.features.max_frames,
-        stats: CoefficientStats::fit(
-            &train_clips
-                .iter()
-                .map(|(_, c)| c.clone())
-                .collect::<Vec<_>>(),
-        )?,
-    };
-    // Each recording by its file, relative to the data folder.
-    let ids = |clips: &LabelledClips| -> Vec<ExampleId> {
-        clips
-            .iter()
-            .map(|(r, _)| ExampleId::File(r.path.strip_prefix(&dir).unwrap_or(&r.path).into()))
-            .collect()
-    };
-    let data_split = DataSplit::new(
-        examples(&train_clips, &shaping, &classes)?,
-        ids(&train_clips),
-        examples(&test_clips, &shaping, &classes)?,
-        ids(&test_clips),
-        &fit_config,
-        &classes,
-    )?;
-
-    let task = Task::classification(classes.len());
-    let config = match command.model {
-        AudioModel::Logistic => ModelConfig::Logistic(LogisticRegressionConfig::new(
-            shaping.width(),
-            task.prediction_width(),
-        )),
-        AudioModel::Mlp => ModelConfig::Mlp(
-            MlpConfig::new(shaping.width(), command.hidden.clone(), task.output_width())
-                .with_dropout(command.dropout),
-        ),
-        AudioModel::Cnn => ModelConfig::Cnn(
-            SmallCnnConfig::new(
-                1,
-                mfcc.width(),
-                command.features.max_frames,
-                task.output_width(),
-            )
-            .with_conv_channels(command.conv_channels.clone())
-            .with_dropout(command.dropout),
-        ),
-    };
-    config.validate_for(task)?;
-    if fit_config.progress {
-        eprintln!(
-            "{} training, {} validation and {} test recordings, {} classes",
-            data_split.train.len(),
-            data_split.validation.as_ref().map_or(0, ExampleSet::len),
-            data_split.test.len(),
-            classes.len()
-        );
-        eprintln!("{}", config.summary());
-    }
-    let mut manifest = ModelManifest::new(config, task);
-    manifest.class_names = classes;
-    manifest.trained_on = Some(backend);
-    manifest.preprocessing = serde_json::to_value(AudioPreprocessing {
-        mfcc,
-        shaping,
-        data: absolute(&dir),
-        labels: command.labels,
-        test: split,
-        skip_bad: command.skip_bad,
-    })?;
-    let out = command.train.out_dir(APP, command.model.name());
-    let fit_config = command.train.checkpointing(fit_config, &out)?;
-    let metrics = fit_test_and_save(
-        manifest,
-        &data_split,
-        &fit_config,
-        &devices,
-        command.train.initial_weights().as_ref(),
-        &out,
-    )?;
-    Ok((metrics, out))
+/// The bundled recordings: the Free Spoken Digit Dataset.
+fn bundled_recordings() -> PathBuf {
+    data_dir().join("fsdd/recordings")
 }
 
-/// The test-set figures of a saved model.
-pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
-    let saved: SavedModel = command.saved.load(APP)?;
-    let p = &saved.preprocessing;
-    let classes = &saved.manifest.class_names;
-    let test = match &command.data {
-        Some(dir) => load_clips(list_recordings(dir, p.labels)?, &p.mfcc, p.skip_bad, true)?,
-        None => {
-            let clips = load_clips(
-                list_recordings(&p.data, p.labels)?,
-                &p.mfcc,
-                p.skip_bad,
-                true,
-            )?;
-            split_clips(clips, &p.test, classes, &p.data)?.1
+/// Which recordings of `dir` test the model: FSDD's official split for the bundled FSDD or
+/// with `--official-split` (which then needs FSDD's names), else a stratified share. A
+/// user's folder whose names merely look like FSDD's gets the stratified share: its takes
+/// need not mean what FSDD's do.
+fn test_split(
+    args: &AppTrainArgs,
+    dir: &Path,
+    recordings: &[Recording],
+    seed: u64,
+) -> anyhow::Result<TestSplit> {
+    let bundled = absolute(dir) == absolute(&bundled_recordings());
+    match args.test_split {
+        Some(fraction) => Ok(TestSplit::Stratified { fraction, seed }),
+        None if args.official_split || bundled => {
+            match recordings.iter().find(|r| r.take.is_none()) {
+                Some(other) => Err(LoadError::new(
+                    &other.path,
+                    "not named as FSDD's recordings are ({digit}_{speaker}_{take}.wav), so \
+                     FSDD's official split cannot take it apart; use --test-split",
+                )
+                .into()),
+                None => Ok(TestSplit::Official),
+            }
         }
-    };
-    let examples = examples(&test, &p.shaping, classes)?;
-    let evaluation = evaluate(
-        &saved.model,
-        saved.manifest.task,
-        &examples,
-        INFERENCE_BATCH,
-    )?;
-    Ok(TestMetrics::new(&evaluation, classes))
+        None => Ok(TestSplit::Stratified {
+            fraction: 0.2,
+            seed,
+        }),
+    }
+}
+
+impl App for AudioClassifier {
+    const NAME: &'static str = APP;
+    const ABOUT: &'static str =
+        "Classify WAV recordings from their MFCCs (spoken digits by default)";
+    const PREDICT_ABOUT: &'static str = "Classify WAV files";
+    type TrainArgs = AppTrainArgs;
+    type EvaluateArgs = AppEvaluateArgs;
+    type PredictArgs = AppPredictArgs;
+    type Preprocessing = AudioPreprocessing;
+    type Notes = ();
+
+    fn model(args: &AppTrainArgs) -> anyhow::Result<ModelChoice> {
+        args.features
+            .mfcc()
+            .validate()
+            .map_err(anyhow::Error::msg)?;
+        if args.features.max_frames == 0 {
+            bail!("--max-frames must be at least 1");
+        }
+        Ok(ModelChoice {
+            name: args.model.name(),
+            fit_defaults: args.model.fit_defaults(),
+        })
+    }
+
+    fn prepare(
+        command: &AppTrainArgs,
+        fit_config: &FitConfig,
+        seed: u64,
+    ) -> anyhow::Result<Prepared<Self>> {
+        let mfcc = command.features.mfcc();
+        let dir = command.data.clone().unwrap_or_else(bundled_recordings);
+        let recordings = list_recordings(&dir, command.labels)?;
+        let split = test_split(command, &dir, &recordings, seed)?;
+        let clips = load_clips(recordings, &mfcc, command.skip_bad, !fit_config.progress)?;
+        let mut classes: Vec<String> = clips.iter().map(|(r, _)| r.label.clone()).collect();
+        classes.sort();
+        classes.dedup();
+        if classes.len() < 2 {
+            return Err(LoadError::new(&dir, "needs recordings of at least two labels").into());
+        }
+        let (train_clips, test_clips) = split_clips(clips, &split, &classes, &dir)?;
+        if train_clips.is_empty() || test_clips.is_empty() {
+            return Err(
+                LoadError::new(&dir, "the split leaves no training or no test recordings").into(),
+            );
+        }
+        let input = if command.model == AudioModel::Cnn {
+            ClipInput::Matrix
+        } else {
+            command.features.input
+        };
+        let shaping = ClipShaping {
+            input,
+            max_frames: command.features.max_frames,
+            stats: CoefficientStats::fit(
+                &train_clips
+                    .iter()
+                    .map(|(_, c)| c.clone())
+                    .collect::<Vec<_>>(),
+            )?,
+        };
+        // Each recording by its file, relative to the data folder.
+        let ids = |clips: &LabelledClips| -> Vec<ExampleId> {
+            clips
+                .iter()
+                .map(|(r, _)| ExampleId::File(r.path.strip_prefix(&dir).unwrap_or(&r.path).into()))
+                .collect()
+        };
+        let data_split = DataSplit::new(
+            examples(&train_clips, &shaping, &classes)?,
+            ids(&train_clips),
+            examples(&test_clips, &shaping, &classes)?,
+            ids(&test_clips),
+            fit_config,
+            &classes,
+        )?;
+
+        let task = Task::classification(classes.len());
+        let config = match command.model {
+            AudioModel::Logistic => ModelConfig::Logistic(LogisticRegressionConfig::new(
+                shaping.width(),
+                task.prediction_width(),
+            )),
+            AudioModel::Mlp => ModelConfig::Mlp(
+                MlpConfig::new(shaping.width(), command.hidden.clone(), task.output_width())
+                    .with_dropout(command.dropout),
+            ),
+            AudioModel::Cnn => ModelConfig::Cnn(
+                SmallCnnConfig::new(
+                    1,
+                    mfcc.width(),
+                    command.features.max_frames,
+                    task.output_width(),
+                )
+                .with_conv_channels(command.conv_channels.clone())
+                .with_dropout(command.dropout),
+            ),
+        };
+        Ok(Prepared {
+            split: data_split,
+            model: config,
+            task,
+            details: format!(", {} classes", classes.len()),
+            class_names: classes,
+            preprocessing: AudioPreprocessing {
+                mfcc,
+                shaping,
+                data: absolute(&dir),
+                labels: command.labels,
+                test: split,
+                skip_bad: command.skip_bad,
+            },
+            examples: "recordings",
+            notes: (),
+        })
+    }
+
+    fn test_set(
+        saved: &SavedModel,
+        args: &AppEvaluateArgs,
+        _seed: u64,
+    ) -> anyhow::Result<ExampleSet> {
+        let p = &saved.preprocessing;
+        let classes = &saved.manifest.class_names;
+        let test = match &args.data {
+            Some(dir) => load_clips(list_recordings(dir, p.labels)?, &p.mfcc, p.skip_bad, true)?,
+            None => {
+                let clips = load_clips(
+                    list_recordings(&p.data, p.labels)?,
+                    &p.mfcc,
+                    p.skip_bad,
+                    true,
+                )?;
+                split_clips(clips, &p.test, classes, &p.data)?.1
+            }
+        };
+        examples(&test, &p.shaping, classes)
+    }
+
+    fn predict(command: &PredictCommand) -> anyhow::Result<Vec<String>> {
+        Ok(command
+            .app
+            .files
+            .iter()
+            .zip(predict_files(command)?)
+            .map(|(file, top)| ranked_line(&file.display().to_string(), &top))
+            .collect())
+    }
 }
 
 /// For each file, the most probable classes with their probabilities, most probable first.
 pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Vec<(String, f32)>>> {
     let predictor = Predictor::from(command.saved.load::<AudioPreprocessing>(APP)?);
     let inputs = command
+        .app
         .files
         .iter()
         .map(|file| predictor.preprocessing.prepare_file(file))
@@ -480,25 +449,74 @@ pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Vec<(String
     Ok(predictor
         .predict(&inputs)?
         .into_iter()
-        .map(|output| output.top(command.top).into_classes())
+        .map(|output| output.top(command.app.top).into_classes())
         .collect())
 }
 
-/// Runs a parsed command line, printing its results.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Train(command) => {
-            let (metrics, out) = train(&command)?;
-            report::print_training_summary(&metrics, &out);
-        }
-        Command::Evaluate(command) => {
-            report::print_test_metrics(&evaluate_saved(&command)?, command.json)?;
-        }
-        Command::Predict(command) => {
-            for (file, top) in command.files.iter().zip(predict_files(&command)?) {
-                println!("{}", report::ranked_line(&file.display().to_string(), &top));
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn train_args(args: &[&str]) -> AppTrainArgs {
+        let Command::Train(command) =
+            Cli::parse_from(["audio-classifier", "train"].iter().chain(args)).command
+        else {
+            unreachable!()
+        };
+        command.app
     }
-    Ok(())
+
+    fn recordings(names: &[&str]) -> Vec<Recording> {
+        names
+            .iter()
+            .map(|name| Recording {
+                path: PathBuf::from(name),
+                label: name[..1].to_string(),
+                take: name[..name.len() - 4]
+                    .rsplit('_')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .ok(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_the_bundled_fsdd_or_the_flag_takes_the_official_split() {
+        let fsdd_like = recordings(&["0_ann_0.wav", "0_ann_7.wav", "1_bob_3.wav", "1_bob_9.wav"]);
+        let user_dir = Path::new("/home/user/digits");
+        let stratified = TestSplit::Stratified {
+            fraction: 0.2,
+            seed: 42,
+        };
+        // A user's folder with FSDD-like names: the ordinary stratified split.
+        let split = test_split(&train_args(&[]), user_dir, &fsdd_like, 42).unwrap();
+        assert_eq!(split, stratified);
+        // Asked for.
+        let official = train_args(&["--official-split"]);
+        let split = test_split(&official, user_dir, &fsdd_like, 42).unwrap();
+        assert_eq!(split, TestSplit::Official);
+        // The bundled data, by default.
+        let split = test_split(&train_args(&[]), &bundled_recordings(), &fsdd_like, 42).unwrap();
+        assert_eq!(split, TestSplit::Official);
+        // --test-split wins; other names cannot take the official split.
+        let fraction = train_args(&["--test-split", "0.3"]);
+        let split = test_split(&fraction, &bundled_recordings(), &fsdd_like, 42).unwrap();
+        assert_eq!(
+            split,
+            TestSplit::Stratified {
+                fraction: 0.3,
+                seed: 42
+            }
+        );
+        let other = recordings(&["0_ann_0.wav", "1_bob.wav"]);
+        let err = test_split(&official, user_dir, &other, 42).unwrap_err();
+        assert!(
+            err.to_string().contains("1_bob.wav: not named as FSDD's"),
+            "{err}"
+        );
+    }
 }

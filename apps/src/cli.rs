@@ -1,24 +1,20 @@
 //! Command-line arguments shared by every binary and example.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
-use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, Parser, ValueEnum};
-use serde::{Deserialize, Serialize};
+use clap::{Args, ValueEnum};
 use zoo_models::backend::BackendKind;
 use zoo_models::data::Holdout;
 use zoo_models::interop::KeyRenames;
 use zoo_models::prelude::Device;
-use zoo_models::store::{read_json, write_json_atomic};
-use zoo_models::train::{
-    ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig, request_stop,
-};
+use zoo_models::train::{ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig};
 
-use crate::report::{Preprocessing, SavedModel};
+pub use crate::files::{absolute, data_dir};
+use crate::preprocessing::Preprocessing;
+pub use crate::resume::parse;
+use crate::resume::{self, CHECKPOINTS_DIR, INTERRUPTED};
+use crate::saved::SavedModel;
 
 /// `--backend` (with `--remote` and `--remote-device`) and `--seed`.
 #[derive(Args, Debug, Clone)]
@@ -113,23 +109,6 @@ pub struct TrainingDevices {
     pub replicas: Vec<Device>,
 }
 
-/// The repository's `data/` folder, where the bundled datasets live; `BURN_ZOO_DATA`
-/// overrides it.
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("BURN_ZOO_DATA")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"))
-}
-
-/// `path` made absolute (and resolved) when it exists, so that a path recorded in
-/// `model.json` still works from another working directory.
-pub fn absolute(path: &std::path::Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// The exit code of a program stopped by Ctrl-C, as shells report it (128 + SIGINT).
-const INTERRUPTED: u8 = 130;
-
 /// Runs a binary's work and ends it: prints the error chain on one line (no backtrace,
 /// whatever `RUST_BACKTRACE` says) and exits non-zero: 130 when Ctrl-C stopped training, saying
 /// how to resume. With the remote backend in use, a server lost in the middle of the work is
@@ -164,170 +143,6 @@ pub fn exit_code(work: impl FnOnce() -> anyhow::Result<()>) -> std::process::Exi
     }
 }
 
-/// The checkpoints of a training run, in its `--out` folder.
-pub const CHECKPOINTS_DIR: &str = "checkpoints";
-/// The arguments the run was started with, in its checkpoints folder.
-pub const COMMAND_FILE: &str = "command.json";
-
-/// `command.json`.
-#[derive(Debug, Serialize, Deserialize)]
-struct RecordedCommand {
-    /// The arguments after the program's name, `train` first.
-    arguments: Vec<String>,
-}
-
-/// The arguments of the `train` command this process runs, to record with its checkpoints.
-static TRAIN_ARGUMENTS: OnceLock<Vec<String>> = OnceLock::new();
-
-/// Flags a resumed run may set anew (a longer budget, the display, the devices), by id, which
-/// is also the flag's name; every other one must be the interrupted run's.
-const CHANGEABLE_FLAGS: [&str; 6] = [
-    "epochs",
-    "quiet",
-    "backend",
-    "remote",
-    "remote-device",
-    "devices",
-];
-
-/// Parses an app's command line. `train --resume DIR` takes the arguments recorded in DIR's
-/// checkpoints, with the flags of `CHANGEABLE_FLAGS` given anew; any other flag given must
-/// have the recorded value. A `train` command stops on Ctrl-C at the end of its batch (see
-/// [`stop_training_on_ctrl_c`]).
-pub fn parse<C: Parser>() -> anyhow::Result<C> {
-    let arguments: Vec<OsString> = std::env::args_os().collect();
-    // Later occurrences of a flag override earlier ones, so that `--epochs` can follow the
-    // recorded arguments.
-    let command = C::command().mut_subcommand("train", |train| train.args_override_self(true));
-    let matches = command.clone().get_matches_from(&arguments);
-    let Some(("train", train)) = matches.subcommand() else {
-        return Ok(C::from_arg_matches(&matches)?);
-    };
-    stop_training_on_ctrl_c()?;
-    let Some(dir) = train.get_one::<PathBuf>("resume") else {
-        let recorded = arguments[1..]
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned());
-        TRAIN_ARGUMENTS.get_or_init(|| recorded.collect());
-        return Ok(C::from_arg_matches(&matches)?);
-    };
-    let path = dir.join(CHECKPOINTS_DIR).join(COMMAND_FILE);
-    let recorded: RecordedCommand = read_json(&path)
-        .with_context(|| format!("{} holds no resumable training run", dir.display()))?;
-    let program = arguments[0].to_string_lossy().into_owned();
-    let recorded_matches = command
-        .clone()
-        .try_get_matches_from(std::iter::once(program.clone()).chain(recorded.arguments.clone()))
-        .with_context(|| format!("{}: the recorded arguments no longer parse", path.display()))?;
-    let Some(("train", recorded_train)) = recorded_matches.subcommand() else {
-        bail!("{}: the recorded command is not `train`", path.display());
-    };
-    check_same_flags(&command, train, recorded_train, dir)?;
-    // A changeable flag given anew replaces the recorded one: its recorded occurrences go (a
-    // repeatable one such as --remote would otherwise keep the old values), then come the new.
-    let anew: Vec<&str> = CHANGEABLE_FLAGS
-        .into_iter()
-        .filter(|flag| train.value_source(flag) == Some(ValueSource::CommandLine))
-        .collect();
-    let mut resumed = Vec::new();
-    let mut recorded_arguments = recorded.arguments.into_iter();
-    while let Some(argument) = recorded_arguments.next() {
-        let given_anew = anew.iter().find(|flag| {
-            argument == format!("--{flag}") || argument.starts_with(&format!("--{flag}="))
-        });
-        match given_anew {
-            Some(&flag) if flag != "quiet" && !argument.contains('=') => {
-                recorded_arguments.next();
-            }
-            Some(_) => {}
-            None => resumed.push(argument),
-        }
-    }
-    for flag in anew {
-        if flag == "quiet" {
-            resumed.push("--quiet".into());
-            continue;
-        }
-        for value in train.get_raw(flag).into_iter().flatten() {
-            resumed.push(format!("--{flag}"));
-            resumed.push(value.to_string_lossy().into_owned());
-        }
-    }
-    TRAIN_ARGUMENTS.get_or_init(|| resumed.clone());
-    let resumed_matches = command.try_get_matches_from(
-        std::iter::once(program)
-            .chain(resumed)
-            .chain(["--resume".to_string(), dir.to_string_lossy().into_owned()]),
-    )?;
-    Ok(C::from_arg_matches(&resumed_matches)?)
-}
-
-/// Fails, naming the flag, when `train` gives a flag another value than the recorded run had.
-fn check_same_flags(
-    command: &clap::Command,
-    train: &ArgMatches,
-    recorded: &ArgMatches,
-    dir: &Path,
-) -> anyhow::Result<()> {
-    let train_command = command
-        .find_subcommand("train")
-        .expect("the app has `train`");
-    // Flattened argument structs appear among the ids as groups; only arguments count.
-    let arguments = train
-        .ids()
-        .map(|id| id.as_str())
-        .filter(|id| train_command.get_arguments().any(|a| a.get_id() == *id));
-    for id in arguments {
-        let changeable = id == "resume" || CHANGEABLE_FLAGS.contains(&id);
-        if changeable || train.value_source(id) != Some(ValueSource::CommandLine) {
-            continue;
-        }
-        let raw = |m: &ArgMatches| -> Vec<String> {
-            m.try_get_raw(id)
-                .ok()
-                .flatten()
-                .map(|values| values.map(|v| v.to_string_lossy().into_owned()).collect())
-                .unwrap_or_default()
-        };
-        let (given, recorded) = (raw(train), raw(recorded));
-        if given != recorded {
-            let flag = train_command
-                .get_arguments()
-                .find(|a| a.get_id() == id)
-                .and_then(|a| a.get_long())
-                .map_or_else(|| id.to_string(), |long| format!("--{long}"));
-            let shown = |values: &[String]| match values {
-                [] => "unset".to_string(),
-                values => values.join(" "),
-            };
-            bail!(
-                "cannot resume the run in {}: {flag} is {} here but was {} when it started; a \
-                 resumed run keeps its arguments (only --epochs, --quiet and --backend may change)",
-                dir.display(),
-                shown(&given),
-                shown(&recorded)
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The first Ctrl-C asks training to stop at the end of its batch and write a checkpoint;
-/// a second one exits at once.
-pub fn stop_training_on_ctrl_c() -> anyhow::Result<()> {
-    static PRESSED: AtomicBool = AtomicBool::new(false);
-    ctrlc::set_handler(|| {
-        if PRESSED.swap(true, Ordering::SeqCst) {
-            std::process::exit(INTERRUPTED.into());
-        }
-        eprintln!(
-            "\nstopping at the end of this batch to save a checkpoint (Ctrl-C again quits at once)"
-        );
-        request_stop();
-    })
-    .context("cannot handle Ctrl-C")
-}
-
 /// `--backend`, `--seed` and `--model-dir`: what `evaluate` and `predict` need to load a
 /// model saved by `train`.
 #[derive(Args, Debug, Clone)]
@@ -341,7 +156,10 @@ pub struct SavedModelArgs {
 
 impl SavedModelArgs {
     /// The saved model on the chosen backend, with the app's preprocessing state `P`.
-    pub fn load<P: Preprocessing>(&self, app: &str) -> anyhow::Result<SavedModel<P>> {
+    pub fn load<P: Preprocessing + serde::de::DeserializeOwned>(
+        &self,
+        app: &str,
+    ) -> anyhow::Result<SavedModel<P>> {
         SavedModel::load(&self.model_dir, &self.runtime.device()?, app)
     }
 }
@@ -529,12 +347,7 @@ impl TrainArgs {
             std::fs::remove_dir_all(&dir)
                 .with_context(|| format!("removing the earlier run's {}", dir.display()))?;
         }
-        if let Some(arguments) = TRAIN_ARGUMENTS.get() {
-            let recorded = RecordedCommand {
-                arguments: arguments.clone(),
-            };
-            write_json_atomic(&dir.join(COMMAND_FILE), &recorded)?;
-        }
+        resume::record_arguments(&dir)?;
         Ok(FitConfig {
             checkpoints: Some(dir),
             resume: self.resume.is_some(),

@@ -1,7 +1,7 @@
 //! Reading data files as they are distributed: plain or gzip-compressed.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::LoadError;
 
@@ -84,4 +84,18 @@ pub fn read_text_start(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError> 
         bytes.drain(..UTF8_BOM.len());
     }
     Ok(bytes)
+}
+
+/// The repository's `data/` folder, where the bundled datasets live; `BURN_ZOO_DATA`
+/// overrides it.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("BURN_ZOO_DATA")
+        .map(Into::into)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"))
+}
+
+/// `path` made absolute (and resolved) when it exists, so that a path recorded in
+/// `model.json` still works from another working directory.
+pub fn absolute(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }

@@ -1,42 +1,37 @@
 //! `image-classifier`: logistic regression, an MLP or a CNN on MNIST-style IDX files or on a
 //! folder of images with one sub-folder per class; `train`, `evaluate` and `predict`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use zoo_models::prelude::*;
 
-use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir, parse_size};
+use crate::app::{self, App, ModelChoice, Prepared};
+use crate::cli::{absolute, data_dir, parse_size};
 use crate::error::LoadError;
-use crate::predictor::{ModelInput, Predictor};
-use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
+use crate::predictor::{Predictor, ranked_line};
+use crate::preprocessing::ModelInput;
+use crate::saved;
 use crate::split::DataSplit;
 use crate::vision::folder::{self, FolderOptions, SizePolicy};
 use crate::vision::idx::{self, Part};
+use crate::vision::preprocessing::{DataSource, ImagePreprocessing};
 use crate::vision::{Color, ImageLayout, ImageSet, PixelScaling};
 
-pub const APP: &str = "image-classifier";
+pub use crate::app::run;
 
-#[derive(Parser, Debug)]
-#[command(name = APP, about = "Classify images: MNIST-style IDX files or a folder of class sub-folders")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// The image classifier, as an [`App`].
+#[derive(Debug)]
+pub struct ImageClassifier;
 
-// `train`'s many flags make its variant large; a command line is parsed once, so size is moot.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Train a model, test it and save it with its history, metrics and charts.
-    Train(TrainCommand),
-    /// Test a saved model.
-    Evaluate(EvaluateCommand),
-    /// Classify image files (PNG/JPEG) or images of an IDX file.
-    Predict(PredictCommand),
-}
+pub const APP: &str = ImagePreprocessing::APP;
+pub type Cli = app::Cli<ImageClassifier>;
+pub type Command = app::Command<ImageClassifier>;
+pub type PredictCommand = app::PredictCommand<ImageClassifier>;
+/// A saved model with its image preprocessing.
+pub type SavedModel = saved::SavedModel<ImagePreprocessing>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -151,10 +146,9 @@ pub struct DataArgs {
     pub test_split: f64,
 }
 
+/// `train`'s own arguments.
 #[derive(Args, Debug)]
-pub struct TrainCommand {
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+pub struct AppTrainArgs {
     #[arg(long, value_enum, default_value_t = ImageModel::Cnn)]
     pub model: ImageModel,
     #[command(flatten)]
@@ -168,14 +162,11 @@ pub struct TrainCommand {
     pub no_normalize: bool,
     #[command(flatten)]
     pub architecture: ArchitectureArgs,
-    #[command(flatten)]
-    pub train: TrainArgs,
 }
 
+/// `evaluate`'s own arguments.
 #[derive(Args, Debug)]
-pub struct EvaluateCommand {
-    #[command(flatten)]
-    pub saved: SavedModelArgs,
+pub struct AppEvaluateArgs {
     /// Test on this data instead of the training run's test set: the t10k files of an IDX
     /// folder, the test/ sub-folder of a folder that has one, or else every image of it.
     #[arg(long)]
@@ -183,15 +174,11 @@ pub struct EvaluateCommand {
     /// The format of --data [default: that of the training data].
     #[arg(long, value_enum)]
     pub format: Option<DataFormat>,
-    /// Print the metrics as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
+/// `predict`'s own arguments.
 #[derive(Args, Debug)]
-pub struct PredictCommand {
-    #[command(flatten)]
-    pub saved: SavedModelArgs,
+pub struct AppPredictArgs {
     /// How many of the most probable classes to print per image.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -201,28 +188,6 @@ pub struct PredictCommand {
     /// PNG or JPEG files, or IDX image files (with --index).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-}
-
-/// Where the training run's data came from, so that `evaluate` finds the same test set.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "format", rename_all = "lowercase")]
-pub enum DataSource {
-    Idx {
-        dir: PathBuf,
-    },
-    Folder {
-        dir: PathBuf,
-        /// The held-out fraction and its seed; absent when the folder has train/ and test/.
-        test_split: Option<f64>,
-        seed: u64,
-    },
-}
-
-/// The app's part of `model.json`: how pixels become inputs and where the data came from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ImagePreprocessing {
-    pub pixels: PixelScaling,
-    pub source: DataSource,
 }
 
 /// Training and test images, and where they came from.
@@ -301,105 +266,102 @@ pub fn load_training_data(args: &DataArgs, seed: u64) -> anyhow::Result<LoadedDa
     }
 }
 
-/// Trains, tests and saves; returns what was written to `metrics.json` and the folder.
-pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
-    let backend = command.runtime.backend;
-    let seed = command.runtime.seed;
-    // Unusable devices fail before any data is read.
-    let devices = command
-        .runtime
-        .training_devices(command.train.devices as usize)?;
-    let fit_config = command.train.fit_config(command.model.fit_defaults(), seed);
-    fit_config.validate()?;
+impl App for ImageClassifier {
+    const NAME: &'static str = APP;
+    const ABOUT: &'static str =
+        "Classify images: MNIST-style IDX files or a folder of class sub-folders";
+    const PREDICT_ABOUT: &'static str = "Classify image files (PNG/JPEG) or images of an IDX file";
+    type TrainArgs = AppTrainArgs;
+    type EvaluateArgs = AppEvaluateArgs;
+    type PredictArgs = AppPredictArgs;
+    type Preprocessing = ImagePreprocessing;
+    type Notes = ();
 
-    let data = load_training_data(&command.data, seed)?;
-    let layout = data.train.layout;
-    let class_names = data.train.class_names.clone();
-    let task = Task::classification(class_names.len());
-    let config = command
-        .architecture
-        .model_config(command.model, layout, task);
-    config.validate_for(task)?;
-    let normalize = match (command.normalize, command.no_normalize) {
-        (true, _) => true,
-        (_, true) => false,
-        _ => command.model.normalizes_by_default(),
-    };
-    let pixels = PixelScaling::fit(&data.train, normalize, seed)?;
-    let (train_ids, test_ids) = (data.train.ids.clone(), data.test.ids.clone());
-    let split = DataSplit::new(
-        pixels.examples(data.train),
-        train_ids,
-        pixels.examples(data.test),
-        test_ids,
-        &fit_config,
-        &class_names,
-    )?;
-    if fit_config.progress {
-        eprintln!(
-            "{} training, {} validation and {} test images of {}×{} {:?}, {} classes",
-            split.train.len(),
-            split.validation.as_ref().map_or(0, ExampleSet::len),
-            split.test.len(),
-            layout.width,
-            layout.height,
-            layout.color,
-            class_names.len()
-        );
-        eprintln!("{}", config.summary());
+    fn model(args: &AppTrainArgs) -> anyhow::Result<ModelChoice> {
+        Ok(ModelChoice {
+            name: args.model.name(),
+            fit_defaults: args.model.fit_defaults(),
+        })
     }
 
-    let mut manifest = ModelManifest::new(config, task);
-    manifest.class_names = class_names;
-    manifest.trained_on = Some(backend);
-    manifest.preprocessing = serde_json::to_value(ImagePreprocessing {
-        pixels,
-        source: data.source,
-    })?;
-    let out = command.train.out_dir(APP, command.model.name());
-    let fit_config = command.train.checkpointing(fit_config, &out)?;
-    let metrics = fit_test_and_save(
-        manifest,
-        &split,
-        &fit_config,
-        &devices,
-        command.train.initial_weights().as_ref(),
-        &out,
-    )?;
-    Ok((metrics, out))
-}
-
-/// A saved model with its image preprocessing.
-pub type SavedModel = report::SavedModel<ImagePreprocessing>;
-
-impl ImagePreprocessing {
-    /// The model input of a PNG or JPEG file's bytes, of any size and colour: converted to
-    /// the model's layout, then scaled as in training. `name` is the path errors show.
-    pub fn image_input(&self, name: &Path, bytes: &[u8]) -> Result<Vec<f32>, LoadError> {
-        let pixels = folder::decode_image_bytes(name, bytes, self.pixels.layout)?;
-        Ok(self.pixels.inputs(&pixels))
+    fn prepare(
+        args: &AppTrainArgs,
+        fit_config: &FitConfig,
+        seed: u64,
+    ) -> anyhow::Result<Prepared<Self>> {
+        let data = load_training_data(&args.data, seed)?;
+        let layout = data.train.layout;
+        let class_names = data.train.class_names.clone();
+        let task = Task::classification(class_names.len());
+        let model = args.architecture.model_config(args.model, layout, task);
+        let normalize = match (args.normalize, args.no_normalize) {
+            (true, _) => true,
+            (_, true) => false,
+            _ => args.model.normalizes_by_default(),
+        };
+        let pixels = PixelScaling::fit(&data.train, normalize, seed)?;
+        let (train_ids, test_ids) = (data.train.ids.clone(), data.test.ids.clone());
+        let split = DataSplit::new(
+            pixels.examples(data.train),
+            train_ids,
+            pixels.examples(data.test),
+            test_ids,
+            fit_config,
+            &class_names,
+        )?;
+        Ok(Prepared {
+            split,
+            model,
+            task,
+            details: format!(
+                " of {}×{} {:?}, {} classes",
+                layout.width,
+                layout.height,
+                layout.color,
+                class_names.len()
+            ),
+            class_names,
+            preprocessing: ImagePreprocessing {
+                pixels,
+                source: data.source,
+            },
+            examples: "images",
+            notes: (),
+        })
     }
-}
 
-impl report::Preprocessing for ImagePreprocessing {
-    fn check(&self, n_inputs: usize) -> Result<(), String> {
-        let layout = self.pixels.layout;
-        let values = layout
-            .channels()
-            .checked_mul(layout.height)
-            .and_then(|v| v.checked_mul(layout.width));
-        report::check_width(values, n_inputs)?;
-        match &self.pixels.normalization {
-            Some(n) if n.mean.len() != layout.channels() || n.std.len() != layout.channels() => {
-                Err(format!(
-                    "the normalisation has {} means and {} deviations for {} channels",
-                    n.mean.len(),
-                    n.std.len(),
-                    layout.channels()
-                ))
+    fn test_set(
+        saved: &SavedModel,
+        args: &AppEvaluateArgs,
+        seed: u64,
+    ) -> anyhow::Result<ExampleSet> {
+        let recorded = saved.preprocessing.source.clone();
+        let source = match &args.data {
+            None => recorded,
+            Some(dir) => {
+                let format = args.format.unwrap_or(match recorded {
+                    DataSource::Idx { .. } => DataFormat::Idx,
+                    DataSource::Folder { .. } => DataFormat::Folder,
+                });
+                match format {
+                    DataFormat::Idx => DataSource::Idx { dir: dir.clone() },
+                    DataFormat::Folder => DataSource::Folder {
+                        dir: dir.clone(),
+                        test_split: None,
+                        seed,
+                    },
+                }
             }
-            _ => Ok(()),
-        }
+        };
+        let test = load_test_set(&source, saved)?;
+        Ok(saved.preprocessing.pixels.examples(test))
+    }
+
+    fn predict(command: &PredictCommand) -> anyhow::Result<Vec<String>> {
+        Ok(predict_files(command)?
+            .iter()
+            .map(|prediction| ranked_line(&prediction.input, &prediction.top))
+            .collect())
     }
 }
 
@@ -439,38 +401,6 @@ fn load_test_set(source: &DataSource, saved: &SavedModel) -> anyhow::Result<Imag
     Ok(set)
 }
 
-/// The test-set figures of a saved model.
-pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
-    let saved: SavedModel = command.saved.load(APP)?;
-    let recorded = saved.preprocessing.source.clone();
-    let source = match &command.data {
-        None => recorded,
-        Some(dir) => {
-            let format = command.format.unwrap_or(match recorded {
-                DataSource::Idx { .. } => DataFormat::Idx,
-                DataSource::Folder { .. } => DataFormat::Folder,
-            });
-            match format {
-                DataFormat::Idx => DataSource::Idx { dir: dir.clone() },
-                DataFormat::Folder => DataSource::Folder {
-                    dir: dir.clone(),
-                    test_split: None,
-                    seed: command.saved.runtime.seed,
-                },
-            }
-        }
-    };
-    let test = load_test_set(&source, &saved)?;
-    let examples = saved.preprocessing.pixels.examples(test);
-    let evaluation = evaluate(
-        &saved.model,
-        saved.manifest.task,
-        &examples,
-        INFERENCE_BATCH,
-    )?;
-    Ok(TestMetrics::new(&evaluation, &saved.manifest.class_names))
-}
-
 /// One classified image: its name and the most probable classes, most probable first.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
@@ -486,9 +416,9 @@ pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>
     let predictor = Predictor::from(saved);
     let mut names = Vec::new();
     let mut inputs = Vec::new();
-    for file in &command.files {
+    for file in &command.app.files {
         if idx::is_idx_images(file) {
-            if command.index.is_empty() {
+            if command.app.index.is_empty() {
                 bail!(
                     "{}: an IDX file holds many images; pick some with --index",
                     file.display()
@@ -509,7 +439,7 @@ pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>
                 );
             }
             let size = images.rows * images.cols;
-            for &i in &command.index {
+            for &i in &command.app.index {
                 if i >= images.count {
                     bail!(
                         "{}: no image {i}, the file holds {}",
@@ -531,29 +461,7 @@ pub fn predict_files(command: &PredictCommand) -> anyhow::Result<Vec<Prediction>
         .zip(predictor.predict(&inputs)?)
         .map(|(input, output)| Prediction {
             input,
-            top: output.top(command.top).into_classes(),
+            top: output.top(command.app.top).into_classes(),
         })
         .collect())
-}
-
-/// Runs a parsed command line, printing its results.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Train(command) => {
-            let (metrics, out) = train(&command)?;
-            report::print_training_summary(&metrics, &out);
-        }
-        Command::Evaluate(command) => {
-            report::print_test_metrics(&evaluate_saved(&command)?, command.json)?;
-        }
-        Command::Predict(command) => {
-            for prediction in predict_files(&command)? {
-                println!(
-                    "{}",
-                    report::ranked_line(&prediction.input, &prediction.top)
-                );
-            }
-        }
-    }
-    Ok(())
 }

@@ -12,7 +12,7 @@ use zoo_models::store::{self, MANIFEST_FILE, ModelManifest, read_json, write_ato
 
 use crate::cli::KeyMapArgs;
 use crate::error::LoadError;
-use crate::predictor::{AppPreprocessing, Predictor};
+use crate::predictor::{Predictor, preprocessing_of};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
@@ -121,7 +121,7 @@ pub fn import(cli: &ImportCli) -> anyhow::Result<&'static str> {
     )?;
     // The preprocessing is checked before anything is written: a folder no app can load is
     // not made.
-    let app = AppPreprocessing::from_manifest(&manifest, model.n_inputs())
+    let app = preprocessing_of(&manifest, model.n_inputs())
         .map_err(|e| LoadError::new(&config_path, e))?
         .app();
     store::save(&cli.out, &model, &manifest)

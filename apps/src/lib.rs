@@ -8,6 +8,7 @@
 //! flex, mimalloc trains the MNIST MLP 1.6x faster (16k -> 27k samples/s) and the CNN 1.6x
 //! (1.1k -> 1.8k); README, "Performance".
 
+pub mod app;
 pub mod audio;
 pub mod audio_classifier;
 pub mod bench;
@@ -22,12 +23,16 @@ pub mod image_classifier;
 pub mod interop;
 pub mod plots;
 pub mod predictor;
-pub mod report;
+pub mod preprocessing;
+pub mod resume;
+pub mod run;
+pub mod saved;
 pub mod serve;
 pub mod sklearn;
 pub mod split;
 pub mod table;
 pub mod tabular;
+pub mod test_metrics;
 pub mod text;
 pub mod text_classifier;
 pub mod token;

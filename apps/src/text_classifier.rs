@@ -7,39 +7,33 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
+use clap::{Args, ValueEnum};
 use zoo_models::prelude::*;
 
-use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs, absolute, data_dir};
+use crate::app::{self, App, ModelChoice, Prepared};
+use crate::cli::{absolute, data_dir};
 use crate::delimiter::Delimiter;
 use crate::error::LoadError;
-use crate::predictor::{Input, Predictor};
-use crate::report::{self, INFERENCE_BATCH, MetricsFile, TestMetrics, fit_test_and_save};
+use crate::predictor::Predictor;
+use crate::preprocessing::Input;
+use crate::saved;
 use crate::split::{DataSplit, rows, rows_at};
 use crate::text::features::{IN_MEMORY_VALUES, TfidfConfig, TfidfVectorizer, text_features};
+use crate::text::preprocessing::{TestSource, TextPreprocessing};
 use crate::text::{Column, LabelledTexts, TableFormat, read_table};
 
-pub const APP: &str = "text-classifier";
+pub use crate::app::run;
 
-#[derive(Parser, Debug)]
-#[command(name = APP, about = "Classify texts: a CSV or TSV file with a label column and a text column")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// The text classifier, as an [`App`].
+#[derive(Debug)]
+pub struct TextClassifier;
 
-// `train`'s many flags make its variant large; a command line is parsed once, so size is moot.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Train a model, test it and save it with its history, metrics and charts.
-    Train(TrainCommand),
-    /// Test a saved model.
-    Evaluate(EvaluateCommand),
-    /// Classify the texts given as arguments, or each line of standard input.
-    Predict(PredictCommand),
-}
+pub const APP: &str = TextPreprocessing::APP;
+pub type Cli = app::Cli<TextClassifier>;
+pub type Command = app::Command<TextClassifier>;
+pub type PredictCommand = app::PredictCommand<TextClassifier>;
+/// A saved model with its vectorizer and data description.
+pub type SavedModel = saved::SavedModel<TextPreprocessing>;
 
 /// The default C of logistic regression on TF-IDF features. TF-IDF rows have unit length spread
 /// over thousands of columns, so scikit-learn's C = 1 holds the weights back hard: on SMS spam
@@ -194,10 +188,9 @@ impl FeatureArgs {
     }
 }
 
+/// `train`'s own arguments.
 #[derive(Args, Debug)]
-pub struct TrainCommand {
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+pub struct AppTrainArgs {
     #[arg(long, value_enum, default_value_t = TextModel::Logistic)]
     pub model: TextModel,
     /// The labelled texts [default: the bundled SMS Spam Collection].
@@ -219,46 +212,22 @@ pub struct TrainCommand {
     /// Dropout before the MLP's output layer.
     #[arg(long, default_value_t = 0.2)]
     pub dropout: f64,
-    #[command(flatten)]
-    pub train: TrainArgs,
 }
 
+/// `evaluate`'s own arguments.
 #[derive(Args, Debug)]
-pub struct EvaluateCommand {
-    #[command(flatten)]
-    pub saved: SavedModelArgs,
+pub struct AppEvaluateArgs {
     /// Test on every row of this file (read like the training data) instead of the training
     /// run's test set.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Print the metrics as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
+/// `predict`'s own arguments.
 #[derive(Args, Debug)]
-pub struct PredictCommand {
-    #[command(flatten)]
-    pub saved: SavedModelArgs,
+pub struct AppPredictArgs {
     /// Texts to classify; without any, each line of standard input is one.
     pub texts: Vec<String>,
-}
-
-/// Where the test set of a training run came from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TestSource {
-    File(PathBuf),
-    Split { fraction: f64, seed: u64 },
-}
-
-/// The app's part of `model.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TextPreprocessing {
-    pub vectorizer: TfidfVectorizer,
-    pub data: PathBuf,
-    pub format: TableFormat,
-    pub test: TestSource,
 }
 
 /// Sorted distinct labels of `sets`: the classes, in label order.
@@ -323,175 +292,178 @@ fn examples(
     Ok(ExampleSet::new(features, targets)?)
 }
 
-/// Trains, tests and saves; returns what was written to `metrics.json` and the folder.
-pub fn train(command: &TrainCommand) -> anyhow::Result<(MetricsFile, PathBuf)> {
-    let backend = command.runtime.backend;
-    let seed = command.runtime.seed;
-    // Unusable devices fail before any data is read.
-    let devices = command
-        .runtime
-        .training_devices(command.train.devices as usize)?;
-    let fit_config = command.train.fit_config(command.model.fit_defaults(), seed);
-    fit_config.validate()?;
-    let feature_config = command.features.config();
-    feature_config.validate().map_err(anyhow::Error::msg)?;
-
-    let path = command
-        .data
-        .clone()
-        .unwrap_or_else(|| data_dir().join("sms-spam/SMSSpamCollection"));
-    let format = command.table.format(&path)?;
-    let data = read_table(&path, &format)?;
-    // The test texts: another file, or rows of this one. Training and test examples are then
-    // index sets over the files' texts, which are held once.
-    let test_file = match &command.test_data {
-        Some(test_path) => Some((read_table(test_path, &format)?, test_path.clone())),
-        None => None,
-    };
-    // The classes are those of both files, so that a test label training never saw is named
-    // in a warning rather than refused.
-    let classes = match &test_file {
-        Some((test, _)) => classes_of(&[&data, test]),
-        None => classes_of(&[&data]),
-    };
-    if classes.len() < 2 {
-        return Err(LoadError::new(
-            &path,
-            format!("needs at least two labels, found only {}", classes.join("")),
-        )
-        .into());
-    }
-    let (train_rows, test_rows) = match &test_file {
-        Some((test, _)) => (all_rows(data.len()), all_rows(test.len())),
-        None => split(&data, &classes, command.test_split, seed, &path)?,
-    };
-    let training_texts: Vec<&str> = train_rows.iter().map(|&i| data.texts[i].as_str()).collect();
-    let vectorizer = Arc::new(
-        TfidfVectorizer::fit(feature_config, &training_texts)
-            .map_err(|e| LoadError::new(&path, e))?,
-    );
-    drop(training_texts);
-    let progress = fit_config.progress;
-    let (split, test_source) = match test_file {
-        Some((test, test_path)) => {
-            let source = TestSource::File(absolute(&test_path));
-            let train = examples(&vectorizer, data, &classes, &path, progress)?;
-            let test = examples(&vectorizer, test, &classes, &test_path, progress)?;
-            let (train_ids, test_ids) = (rows(train.len()), rows(test.len()));
-            let split = DataSplit::new(train, train_ids, test, test_ids, &fit_config, &classes)?;
-            (split, source)
-        }
-        None => {
-            let source = TestSource::Split {
-                fraction: command.test_split,
-                seed,
-            };
-            let all = examples(&vectorizer, data, &classes, &path, progress)?;
-            let split = DataSplit::new(
-                all.select(&train_rows),
-                rows_at(&train_rows),
-                all.select(&test_rows),
-                rows_at(&test_rows),
-                &fit_config,
-                &classes,
-            )?;
-            (split, source)
-        }
-    };
-
-    let task = Task::classification(classes.len());
-    let config = command.model.config(
-        vectorizer.n_features(),
-        task,
-        &command.hidden,
-        command.dropout,
-    );
-    config.validate_for(task)?;
-    if fit_config.progress {
-        eprintln!(
-            "{} training, {} validation and {} test texts, {} classes, {} terms",
-            split.train.len(),
-            split.validation.as_ref().map_or(0, ExampleSet::len),
-            split.test.len(),
-            classes.len(),
-            vectorizer.n_features()
-        );
-        eprintln!("{}", config.summary());
-    }
-    let mut manifest = ModelManifest::new(config, task);
-    manifest.class_names = classes;
-    manifest.trained_on = Some(backend);
-    manifest.preprocessing = serde_json::to_value(TextPreprocessing {
-        vectorizer: (*vectorizer).clone(),
-        data: absolute(&path),
-        format,
-        test: test_source,
-    })?;
-    let out = command.train.out_dir(APP, command.model.name());
-    let fit_config = command.train.checkpointing(fit_config, &out)?;
-    let metrics = fit_test_and_save(
-        manifest,
-        &split,
-        &fit_config,
-        &devices,
-        command.train.initial_weights().as_ref(),
-        &out,
-    )?;
-    Ok((metrics, out))
-}
-
 /// `0..n`: every row of a file.
 fn all_rows(n: usize) -> Vec<usize> {
     (0..n).collect()
 }
 
-/// A saved model with its vectorizer and data description.
-pub type SavedModel = report::SavedModel<TextPreprocessing>;
+impl App for TextClassifier {
+    const NAME: &'static str = APP;
+    const ABOUT: &'static str =
+        "Classify texts: a CSV or TSV file with a label column and a text column";
+    const PREDICT_ABOUT: &'static str =
+        "Classify the texts given as arguments, or each line of standard input";
+    type TrainArgs = AppTrainArgs;
+    type EvaluateArgs = AppEvaluateArgs;
+    type PredictArgs = AppPredictArgs;
+    type Preprocessing = TextPreprocessing;
+    type Notes = ();
 
-impl TextPreprocessing {
-    /// The model input of one text: its TF-IDF row, as (column, value) pairs.
-    pub fn text_input(&self, text: &str) -> Vec<(u32, f32)> {
-        self.vectorizer.sparse_row(text)
+    fn model(args: &AppTrainArgs) -> anyhow::Result<ModelChoice> {
+        args.features
+            .config()
+            .validate()
+            .map_err(anyhow::Error::msg)?;
+        Ok(ModelChoice {
+            name: args.model.name(),
+            fit_defaults: args.model.fit_defaults(),
+        })
     }
-}
 
-impl report::Preprocessing for TextPreprocessing {
-    fn check(&self, n_inputs: usize) -> Result<(), String> {
-        let vectorizer = &self.vectorizer;
-        vectorizer.config.validate()?;
-        if vectorizer.idf.len() != vectorizer.vocabulary.len() {
-            return Err(format!(
-                "the vocabulary has {} terms but {} IDF values",
-                vectorizer.vocabulary.len(),
-                vectorizer.idf.len()
-            ));
+    fn prepare(
+        command: &AppTrainArgs,
+        fit_config: &FitConfig,
+        seed: u64,
+    ) -> anyhow::Result<Prepared<Self>> {
+        let feature_config = command.features.config();
+        let path = command
+            .data
+            .clone()
+            .unwrap_or_else(|| data_dir().join("sms-spam/SMSSpamCollection"));
+        let format = command.table.format(&path)?;
+        let data = read_table(&path, &format)?;
+        // The test texts: another file, or rows of this one. Training and test examples are then
+        // index sets over the files' texts, which are held once.
+        let test_file = match &command.test_data {
+            Some(test_path) => Some((read_table(test_path, &format)?, test_path.clone())),
+            None => None,
+        };
+        // The classes are those of both files, so that a test label training never saw is named
+        // in a warning rather than refused.
+        let classes = match &test_file {
+            Some((test, _)) => classes_of(&[&data, test]),
+            None => classes_of(&[&data]),
+        };
+        if classes.len() < 2 {
+            return Err(LoadError::new(
+                &path,
+                format!("needs at least two labels, found only {}", classes.join("")),
+            )
+            .into());
         }
-        report::check_width(Some(vectorizer.n_features()), n_inputs)
+        let (train_rows, test_rows) = match &test_file {
+            Some((test, _)) => (all_rows(data.len()), all_rows(test.len())),
+            None => split(&data, &classes, command.test_split, seed, &path)?,
+        };
+        let training_texts: Vec<&str> =
+            train_rows.iter().map(|&i| data.texts[i].as_str()).collect();
+        let vectorizer = Arc::new(
+            TfidfVectorizer::fit(feature_config, &training_texts)
+                .map_err(|e| LoadError::new(&path, e))?,
+        );
+        drop(training_texts);
+        let progress = fit_config.progress;
+        let (split, test_source) = match test_file {
+            Some((test, test_path)) => {
+                let source = TestSource::File(absolute(&test_path));
+                let train = examples(&vectorizer, data, &classes, &path, progress)?;
+                let test = examples(&vectorizer, test, &classes, &test_path, progress)?;
+                let (train_ids, test_ids) = (rows(train.len()), rows(test.len()));
+                let split = DataSplit::new(train, train_ids, test, test_ids, fit_config, &classes)?;
+                (split, source)
+            }
+            None => {
+                let source = TestSource::Split {
+                    fraction: command.test_split,
+                    seed,
+                };
+                let all = examples(&vectorizer, data, &classes, &path, progress)?;
+                let split = DataSplit::new(
+                    all.select(&train_rows),
+                    rows_at(&train_rows),
+                    all.select(&test_rows),
+                    rows_at(&test_rows),
+                    fit_config,
+                    &classes,
+                )?;
+                (split, source)
+            }
+        };
+
+        let task = Task::classification(classes.len());
+        let config = command.model.config(
+            vectorizer.n_features(),
+            task,
+            &command.hidden,
+            command.dropout,
+        );
+        Ok(Prepared {
+            split,
+            model: config,
+            task,
+            details: format!(
+                ", {} classes, {} terms",
+                classes.len(),
+                vectorizer.n_features()
+            ),
+            class_names: classes,
+            preprocessing: TextPreprocessing {
+                vectorizer: (*vectorizer).clone(),
+                data: absolute(&path),
+                format,
+                test: test_source,
+            },
+            examples: "texts",
+            notes: (),
+        })
     }
-}
 
-/// The test-set figures of a saved model: on the training run's test set, or on all of `--data`.
-pub fn evaluate_saved(command: &EvaluateCommand) -> anyhow::Result<TestMetrics> {
-    let saved: SavedModel = command.saved.load(APP)?;
-    let p = &saved.preprocessing;
-    let classes = &saved.manifest.class_names;
-    let vectorizer = Arc::new(p.vectorizer.clone());
-    let test = match (&command.data, &p.test) {
-        (Some(path), _) | (None, TestSource::File(path)) => examples(
-            &vectorizer,
-            read_table(path, &p.format)?,
-            classes,
-            path,
-            false,
-        )?,
-        (None, TestSource::Split { fraction, seed }) => {
-            let data = read_table(&p.data, &p.format)?;
-            let (_, test) = split(&data, classes, *fraction, *seed, &p.data)?;
-            examples(&vectorizer, data, classes, &p.data, false)?.select(&test)
-        }
-    };
-    let evaluation = evaluate(&saved.model, saved.manifest.task, &test, INFERENCE_BATCH)?;
-    Ok(TestMetrics::new(&evaluation, classes))
+    /// The training run's test set, or all of `--data`.
+    fn test_set(
+        saved: &SavedModel,
+        args: &AppEvaluateArgs,
+        _seed: u64,
+    ) -> anyhow::Result<ExampleSet> {
+        let p = &saved.preprocessing;
+        let classes = &saved.manifest.class_names;
+        let vectorizer = Arc::new(p.vectorizer.clone());
+        Ok(match (&args.data, &p.test) {
+            (Some(path), _) | (None, TestSource::File(path)) => examples(
+                &vectorizer,
+                read_table(path, &p.format)?,
+                classes,
+                path,
+                false,
+            )?,
+            (None, TestSource::Split { fraction, seed }) => {
+                let data = read_table(&p.data, &p.format)?;
+                let (_, test) = split(&data, classes, *fraction, *seed, &p.data)?;
+                examples(&vectorizer, data, classes, &p.data, false)?.select(&test)
+            }
+        })
+    }
+
+    fn predict(command: &PredictCommand) -> anyhow::Result<Vec<String>> {
+        let texts = if command.app.texts.is_empty() {
+            std::io::stdin()
+                .lock()
+                .lines()
+                .collect::<Result<Vec<_>, _>>()
+                .context("reading texts from standard input")?
+        } else {
+            command.app.texts.clone()
+        };
+        let predictions = predict_texts(
+            &command.saved.model_dir,
+            &command.saved.runtime.device()?,
+            &texts,
+        )?;
+        Ok(predictions
+            .iter()
+            .zip(&texts)
+            .map(|((label, probability), text)| format!("{label}\t{probability:.4}\t{text}"))
+            .collect())
+    }
 }
 
 /// The most probable label of each text, with its probability.
@@ -511,37 +483,4 @@ pub fn predict_texts(
         .into_iter()
         .map(|output| output.top(1).into_classes().remove(0))
         .collect())
-}
-
-/// Runs a parsed command line, printing its results.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Train(command) => {
-            let (metrics, out) = train(&command)?;
-            report::print_training_summary(&metrics, &out);
-        }
-        Command::Evaluate(command) => {
-            report::print_test_metrics(&evaluate_saved(&command)?, command.json)?;
-        }
-        Command::Predict(command) => {
-            let texts = if command.texts.is_empty() {
-                std::io::stdin()
-                    .lock()
-                    .lines()
-                    .collect::<Result<Vec<_>, _>>()
-                    .context("reading texts from standard input")?
-            } else {
-                command.texts.clone()
-            };
-            let predictions = predict_texts(
-                &command.saved.model_dir,
-                &command.saved.runtime.device()?,
-                &texts,
-            )?;
-            for ((label, probability), text) in predictions.iter().zip(&texts) {
-                println!("{label}\t{probability:.4}\t{text}");
-            }
-        }
-    }
-    Ok(())
 }

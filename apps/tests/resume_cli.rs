@@ -170,6 +170,14 @@ fn resuming_with_other_arguments_names_the_flag() {
         stderr.contains("--dropout is 0.5 here but was unset"),
         "{stderr}"
     );
+    // The error names every flag a resumed run may change, as the code allows them.
+    assert!(
+        stderr.contains(
+            "(only --epochs, --quiet, --backend, --remote, --remote-device and --devices may \
+             change)"
+        ),
+        "{stderr}"
+    );
 
     // More epochs continue the finished run.
     let longer = ["train", "--resume", out.to_str().unwrap(), "--epochs", "2"].map(String::from);

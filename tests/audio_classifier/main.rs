@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use zoo_apps::app::train;
 use zoo_apps::audio::resample::resample;
 use zoo_apps::audio::wav::read_wav;
-use zoo_apps::audio_classifier::{Cli, Command, predict_files, train};
-use zoo_apps::report::TestMetrics;
+use zoo_apps::audio_classifier::{Cli, Command, predict_files};
+use zoo_apps::test_metrics::TestMetrics;
 use zoo_models::backend::BackendKind;
 use zoo_tests::{exclusive_rng, wgpu_device};
 
@@ -50,6 +51,7 @@ fn short_runs_on_a_subset_beat_chance_widely() {
             model,
             "--data",
             data.path().to_str().unwrap(),
+            "--official-split",
             "--epochs",
             epochs,
             "--quiet",

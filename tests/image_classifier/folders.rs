@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rand::Rng;
 use zoo_apps::image_classifier::{Command, predict_files};
-use zoo_apps::report::TestMetrics;
+use zoo_apps::test_metrics::TestMetrics;
 use zoo_tests::{exclusive_rng, rng};
 
 use crate::{accuracy, command, train_run};
@@ -122,7 +122,7 @@ fn a_folder_of_pngs_trains_and_predicts() {
     let Command::Evaluate(evaluate) = command(&["evaluate", "--model-dir", out_arg]) else {
         unreachable!()
     };
-    let again = zoo_apps::image_classifier::evaluate_saved(&evaluate).unwrap();
+    let again = zoo_apps::app::evaluate(&evaluate).unwrap();
     assert_eq!(again, metrics.test);
 }
 
@@ -141,9 +141,7 @@ fn train_and_test_folders_of_mixed_sizes_train_a_cnn_when_resized() {
     let Command::Train(unsized_run) = command(&base) else {
         unreachable!()
     };
-    let err = zoo_apps::image_classifier::train(&unsized_run)
-        .unwrap_err()
-        .to_string();
+    let err = zoo_apps::app::train(&unsized_run).unwrap_err().to_string();
     assert!(
         err.contains("001.png") && err.contains("--image-size"),
         "{err}"

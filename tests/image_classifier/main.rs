@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use zoo_apps::image_classifier::{Cli, Command, evaluate_saved, predict_files, train};
-use zoo_apps::report::TestMetrics;
+use zoo_apps::app::train;
+use zoo_apps::image_classifier::{Cli, Command, predict_files};
+use zoo_apps::test_metrics::TestMetrics;
 use zoo_apps::vision::idx::{self, Part};
 use zoo_models::backend::BackendKind;
 use zoo_tests::{exclusive_rng, wgpu_device};
@@ -40,7 +41,7 @@ pub fn command(args: &[&str]) -> Command {
     Cli::parse_from(std::iter::once("image-classifier").chain(args.iter().copied())).command
 }
 
-pub fn train_run(args: &[&str]) -> zoo_apps::report::MetricsFile {
+pub fn train_run(args: &[&str]) -> zoo_apps::run::MetricsFile {
     let Command::Train(command) = command(args) else {
         panic!("not a train command")
     };
@@ -159,7 +160,7 @@ fn predict_gives_the_classes_evaluate_scores_even_on_another_backend() {
             confusion,
             accuracy,
             ..
-        } = evaluate_saved(&evaluate).unwrap()
+        } = zoo_apps::app::evaluate(&evaluate).unwrap()
         else {
             panic!("classification metrics")
         };

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use clap::Parser;
 use rand::Rng;
-use zoo_apps::report::TestMetrics;
-use zoo_apps::tabular::{Cli, Command, train};
+use zoo_apps::app::train;
+use zoo_apps::tabular::{Cli, Command};
+use zoo_apps::test_metrics::TestMetrics;
 use zoo_tests::{exclusive_rng, rng};
 
 fn train_run(args: &[&str]) -> (TestMetrics, Option<f64>) {

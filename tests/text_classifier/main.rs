@@ -6,8 +6,10 @@ use std::path::Path;
 use clap::Parser;
 use rand::Rng;
 use rand::seq::IndexedRandom;
-use zoo_apps::report::{MetricsFile, TestMetrics};
-use zoo_apps::text_classifier::{Cli, Command, evaluate_saved, predict_texts, train};
+use zoo_apps::app::train;
+use zoo_apps::run::MetricsFile;
+use zoo_apps::test_metrics::TestMetrics;
+use zoo_apps::text_classifier::{Cli, Command, predict_texts};
 use zoo_models::backend::BackendKind;
 use zoo_tests::{exclusive_rng, rng, wgpu_device};
 
@@ -187,7 +189,7 @@ fn sms_spam_reaches_the_readme_figures() {
     ]) else {
         unreachable!()
     };
-    assert_eq!(evaluate_saved(&evaluate).unwrap(), metrics.test);
+    assert_eq!(zoo_apps::app::evaluate(&evaluate).unwrap(), metrics.test);
 }
 
 #[test]

@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use clap::Parser;
+use zoo_apps::app::train;
 use zoo_apps::audio::resample::resample;
 use zoo_apps::audio::wav::read_wav;
-use zoo_apps::audio_classifier::{Cli, Command, train};
-use zoo_apps::report::TestMetrics;
+use zoo_apps::audio_classifier::{Cli, Command};
+use zoo_apps::test_metrics::TestMetrics;
 use zoo_tests::exclusive_rng;
 
 const NAMES: [&str; 10] = [

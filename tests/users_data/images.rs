@@ -4,8 +4,9 @@ use std::path::Path;
 
 use clap::Parser;
 use rand::Rng;
-use zoo_apps::image_classifier::{Cli, Command, train};
-use zoo_apps::report::TestMetrics;
+use zoo_apps::app::train;
+use zoo_apps::image_classifier::{Cli, Command};
+use zoo_apps::test_metrics::TestMetrics;
 use zoo_tests::{exclusive_rng, rng};
 
 use crate::read_json;

@@ -12,7 +12,7 @@ mod text;
 
 use std::path::Path;
 
-use zoo_apps::report::TestMetrics;
+use zoo_apps::test_metrics::TestMetrics;
 
 /// Writes `text` with a UTF-8 byte-order mark and CRLF line ends, as Excel saves a CSV.
 pub fn write_windows_text(path: &Path, text: &str) {

@@ -4,8 +4,9 @@ use std::path::Path;
 
 use clap::Parser;
 use rand::Rng;
-use zoo_apps::report::TestMetrics;
-use zoo_apps::tabular::{Cli, Command, predict_rows, train};
+use zoo_apps::app::train;
+use zoo_apps::tabular::{Cli, Command, predict_rows};
+use zoo_apps::test_metrics::TestMetrics;
 use zoo_tests::{exclusive_rng, rng};
 
 use crate::{accuracy, read_json, write_windows_text};

@@ -5,8 +5,9 @@ use std::path::Path;
 use clap::Parser;
 use rand::Rng;
 use rand::seq::IndexedRandom;
-use zoo_apps::report::TestMetrics;
-use zoo_apps::text_classifier::{Cli, Command, train};
+use zoo_apps::app::train;
+use zoo_apps::test_metrics::TestMetrics;
+use zoo_apps::text_classifier::{Cli, Command};
 use zoo_tests::{exclusive_rng, rng};
 
 use crate::{accuracy, read_json, write_windows_text};

@@ -2,5 +2,6 @@
 
 pub mod clips;
 pub mod mfcc;
+pub mod preprocessing;
 pub mod resample;
 pub mod wav;

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::batcher::{BatchCounts, BatchError, Batcher};
-use crate::predictor::{AppPreprocessing, Input, InputKind, ModelInput, Output, Predictor};
+use crate::predictor::{Output, Predictor};
+use crate::preprocessing::{Input, InputKind, ModelInput, Preprocessing};
 use crate::vision::ImageLayout;
 
 /// Inputs in one request, at most: a larger request is refused (400), so one client cannot
@@ -69,14 +70,8 @@ impl ModelInfo {
             classes: predictor.class_names().to_vec(),
             model: predictor.manifest.model.name(),
             n_inputs: predictor.model.n_inputs(),
-            image: match preprocessing {
-                AppPreprocessing::Image(p) => Some(p.pixels.layout),
-                _ => None,
-            },
-            value_range: match preprocessing {
-                AppPreprocessing::Tabular(p) => Some(p.value_range()),
-                _ => None,
-            },
+            image: preprocessing.image_layout(),
+            value_range: preprocessing.value_range(),
         }
     }
 }
@@ -85,12 +80,12 @@ impl ModelInfo {
 /// blocking pool) and the worker that owns the model.
 pub struct ServedModel {
     pub info: ModelInfo,
-    preprocessing: Arc<AppPreprocessing>,
+    preprocessing: Arc<dyn Preprocessing>,
     batcher: Batcher,
 }
 
 impl ServedModel {
-    pub fn new(info: ModelInfo, preprocessing: Arc<AppPreprocessing>, batcher: Batcher) -> Self {
+    pub fn new(info: ModelInfo, preprocessing: Arc<dyn Preprocessing>, batcher: Batcher) -> Self {
         Self {
             info,
             preprocessing,
@@ -358,7 +353,7 @@ impl RawInputs {
 
     /// The model inputs, through the app's one preprocessing path; the first input that
     /// cannot be read is the error.
-    fn prepare(&self, preprocessing: &AppPreprocessing) -> Result<Vec<ModelInput>, String> {
+    fn prepare(&self, preprocessing: &dyn Preprocessing) -> Result<Vec<ModelInput>, String> {
         let names = self.names();
         let prepare = |i: usize, input: Input| -> Result<ModelInput, String> {
             preprocessing.prepare(input).map_err(|e| match input {
@@ -537,7 +532,7 @@ async fn predict(
     // Decoding images and computing MFCCs is CPU work: on the blocking pool, in parallel
     // with other requests, while the model's worker runs forward passes.
     let preprocessing = model.preprocessing.clone();
-    let prepared = tokio::task::spawn_blocking(move || inputs.prepare(&preprocessing))
+    let prepared = tokio::task::spawn_blocking(move || inputs.prepare(preprocessing.as_ref()))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(ApiError::bad_request)?;

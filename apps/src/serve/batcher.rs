@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::predictor::{ModelInput, Output, Predictor};
+use crate::predictor::{Output, Predictor};
+use crate::preprocessing::ModelInput;
 
 /// How requests are gathered into forward passes.
 #[derive(Clone, Copy, Debug, PartialEq)]

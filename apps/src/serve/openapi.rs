@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::api::{DEFAULT_TOP, MAX_INPUTS, MAX_TOP, ModelInfo};
-use crate::predictor::InputKind;
+use crate::preprocessing::InputKind;
 
 fn error_response(description: &str) -> Value {
     json!({

@@ -1,6 +1,7 @@
 //! Labelled texts from delimited files: a label column and a text column of a CSV or TSV.
 
 pub mod features;
+pub mod preprocessing;
 
 use std::cell::RefCell;
 use std::io::Read;

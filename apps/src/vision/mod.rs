@@ -8,6 +8,7 @@
 
 pub mod folder;
 pub mod idx;
+pub mod preprocessing;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! separated by runs of whitespace as numpy writes them; plain or gzip, with or without a
 //! UTF-8 byte-order mark; with metadata lines to skip and an optional header.
 
+pub mod preprocessing;
+pub mod source;
+
 use std::io::BufRead;
 use std::path::Path;
 
