@@ -166,13 +166,28 @@ impl Mlp {
         let Some((first, rest)) = self.hidden.split_first() else {
             return sparse::dense_layer(&self.output, input);
         };
-        let hidden = |x| self.dropout.forward(self.activation.forward(x));
-        let x = rest
-            .iter()
-            .fold(hidden(sparse::dense_layer(first, input)), |x, layer| {
-                hidden(layer.forward(x))
-            });
-        self.output.forward(x)
+        let x = match input {
+            Inputs::Dense(x) => self.hidden_layer(first, x),
+            Inputs::Sparse(rows) => self.activate(sparse::linear(first, rows)),
+        };
+        let x = rest.iter().fold(x, |x, layer| self.hidden_layer(layer, x));
+        sparse::dense_layer(&self.output, Inputs::Dense(x))
+    }
+
+    /// One hidden layer: on flex with ReLU, the zoo's fused dense kernel (`kernels::dense`);
+    /// otherwise Burn's layers.
+    fn hidden_layer(&self, layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+        #[cfg(feature = "flex")]
+        if matches!(self.activation, Activation::Relu(_))
+            && let Some(y) = crate::kernels::dense(layer, &x, true, Some(&self.dropout))
+        {
+            return y;
+        }
+        self.activate(layer.forward(x))
+    }
+
+    fn activate(&self, x: Tensor<2>) -> Tensor<2> {
+        self.dropout.forward(self.activation.forward(x))
     }
 }
 

@@ -205,9 +205,15 @@ pub fn linear(layer: &Linear, input: SparseRows) -> Tensor<2> {
     }
 }
 
-/// `layer` on dense or sparse inputs.
+/// `layer` on dense or sparse inputs. Dense inputs on flex go through the zoo's fused dense
+/// kernel (`kernels::dense`: the product accumulated onto the bias), elsewhere Burn's `Linear`.
 pub fn dense_layer(layer: &Linear, input: Inputs) -> Tensor<2> {
     match input {
+        #[cfg(feature = "flex")]
+        Inputs::Dense(x) => {
+            crate::kernels::dense(layer, &x, false, None).unwrap_or_else(|| layer.forward(x))
+        }
+        #[cfg(not(feature = "flex"))]
         Inputs::Dense(x) => layer.forward(x),
         Inputs::Sparse(rows) => linear(layer, rows),
     }

@@ -1,11 +1,12 @@
 //! The zoo's flex kernels (`zoo_models::kernels`) against Burn's own layers: outputs and input,
-//! weight and bias gradients, on random shapes, ties, ReLU-clipped windows and NaN.
+//! weight and bias gradients, on random shapes, ties, ReLU-clipped windows and NaN; the dense
+//! kernel's dropout and its independence from the number of threads.
 #![cfg(feature = "flex")]
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{PaddingConfig2d, Relu};
+use burn::nn::{DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 use rand::Rng;
 use zoo_models::backend::BackendKind;
@@ -452,4 +453,183 @@ fn the_cnn_runs_every_block_through_the_fused_kernel_on_flex() {
             x = fused;
         }
     }
+}
+
+/// A dense layer's output and the gradients of a weighted sum of it: input (when asked), weight
+/// and bias.
+fn dense_outcome(
+    device: &Device,
+    layer: &(TensorData, Vec<f32>),
+    x: &TensorData,
+    output_weights: &TensorData,
+    input_needs_grad: bool,
+    forward: impl Fn(&Linear, Tensor<2>) -> Tensor<2>,
+) -> [Option<Tensor<4>>; 4] {
+    let device = device.clone().autodiff();
+    let [inputs, outputs] = layer.0.shape().dims::<2>();
+    let mut linear = LinearConfig::new(inputs, outputs).init(&device);
+    linear.weight = Param::from_tensor(Tensor::from_data(layer.0.clone(), &device));
+    linear.bias = Some(Param::from_tensor(Tensor::from_floats(
+        layer.1.as_slice(),
+        &device,
+    )));
+    let mut x = Tensor::<2>::from_data(x.clone(), &device);
+    if input_needs_grad {
+        x = x.require_grad();
+    }
+    let y = forward(&linear, x.clone());
+    let grads = (y.clone() * Tensor::from_data(output_weights.clone(), &device))
+        .sum()
+        .backward();
+    let as_4d = |t: Tensor<2>| t.unsqueeze::<4>();
+    [
+        Some(as_4d(y.inner())),
+        x.grad(&grads).map(as_4d),
+        linear.weight.val().grad(&grads).map(as_4d),
+        linear
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .grad(&grads)
+            .map(|b| b.reshape([1, 1, 1, -1])),
+    ]
+}
+
+#[test]
+fn fused_dense_layer_matches_linear_and_relu_with_their_gradients() {
+    let _rng = exclusive_rng();
+    let parts = ["output", "input grad", "weight grad", "bias grad"];
+    // Batch 1, odd sizes, a product large enough to run on the pool (64 × 784 × 256).
+    for (k, (rows, inputs, outputs)) in [(1, 3, 2), (17, 9, 5), (3, 1, 13), (64, 784, 256)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut rng = rng(700 + k as u64);
+        let values = Values::Continuous;
+        let weight = data([1, 1, inputs, outputs], &mut rng, values);
+        let layer = (
+            TensorData::new(weight.try_to_vec::<f32>().unwrap(), [inputs, outputs]),
+            bias(outputs, &mut rng, values),
+        );
+        let x = data([1, 1, rows, inputs], &mut rng, values);
+        let x = TensorData::new(x.try_to_vec::<f32>().unwrap(), [rows, inputs]);
+        let output_weights = data([1, 1, rows, outputs], &mut rng, values);
+        let output_weights =
+            TensorData::new(output_weights.try_to_vec::<f32>().unwrap(), [rows, outputs]);
+        for (relu, input_needs_grad) in [(true, true), (true, false), (false, true)] {
+            let ours = dense_outcome(
+                &flex(),
+                &layer,
+                &x,
+                &output_weights,
+                input_needs_grad,
+                |l, x| kernels::dense(l, &x, relu, None).expect("the dense kernel applies on flex"),
+            );
+            for (backend, device) in cpu_backends() {
+                let burn = dense_outcome(
+                    &device,
+                    &layer,
+                    &x,
+                    &output_weights,
+                    input_needs_grad,
+                    |l, x| {
+                        let y = l.forward(x);
+                        if relu { Relu::new().forward(y) } else { y }
+                    },
+                );
+                for ((part, a), b) in parts.iter().zip(&ours).zip(burn) {
+                    let what = format!(
+                        "{rows}x{inputs}->{outputs} relu {relu} input grad {input_needs_grad}: \
+                         {part} vs {backend}"
+                    );
+                    match (a, b) {
+                        (Some(a), Some(b)) => assert_close(&what, a.clone(), b),
+                        (None, None) => assert!(!input_needs_grad, "{what}"),
+                        _ => panic!("{what}: only one side has it"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_dense_dropout_is_seeded_by_the_device_and_absent_without_autodiff() {
+    let _rng = exclusive_rng();
+    let training = flex().autodiff();
+    let layer = LinearConfig::new(30, 40).init(&training);
+    let dropout = DropoutConfig::new(0.25).init();
+    let x = Tensor::<2>::ones([50, 30], &training);
+    let run = |seed| {
+        training.seed(seed);
+        kernels::dense(&layer, &x, true, Some(&dropout)).unwrap()
+    };
+    let plain = kernels::dense(&layer, &x, true, None).unwrap();
+    let (first, again, other) = (run(1), run(1), run(2));
+    assert_eq!(first.to_data(), again.to_data(), "same seed, same mask");
+    assert_ne!(
+        first.to_data(),
+        other.to_data(),
+        "another seed, another mask"
+    );
+    let plain = plain.into_data().try_to_vec::<f32>().unwrap();
+    let dropped = first.into_data().try_to_vec::<f32>().unwrap();
+    let mut kept = 0;
+    for (&p, &d) in plain.iter().zip(&dropped) {
+        assert!(
+            d == 0.0 || (d - p / 0.75).abs() <= 1e-6 * p.abs(),
+            "{d} from {p}"
+        );
+        kept += (p > 0.0 && d != 0.0) as usize;
+    }
+    let positive = plain.iter().filter(|&&p| p > 0.0).count();
+    let share = kept as f64 / positive as f64;
+    assert!(
+        (0.65..0.85).contains(&share),
+        "kept {share} of the positive outputs"
+    );
+    // Without autodiff (inference) and with the layer frozen, dropout does nothing, as Burn's.
+    let inference = layer.valid();
+    let x = x.inner();
+    assert_eq!(
+        kernels::dense(&inference, &x, true, Some(&dropout))
+            .unwrap()
+            .to_data(),
+        kernels::dense(&inference, &x, true, None)
+            .unwrap()
+            .to_data()
+    );
+}
+
+#[test]
+fn fused_dense_layer_gives_the_same_bits_on_one_thread_and_on_two() {
+    let _rng = exclusive_rng();
+    let device = flex().autodiff();
+    device.seed(5);
+    let layer = LinearConfig::new(784, 256).init(&device);
+    let x =
+        Tensor::<2>::random([64, 784], burn::tensor::Distribution::Default, &device).require_grad();
+    // Without dropout: its masks are the unit tests' (`kernels::dense`), which draw them on one
+    // thread and on two.
+    let run = || {
+        let y = kernels::dense(&layer, &x, true, None).unwrap();
+        let grads = (y.clone() * y.clone()).sum().backward();
+        (
+            y.into_data(),
+            x.grad(&grads).unwrap().into_data(),
+            layer.weight.val().grad(&grads).unwrap().into_data(),
+        )
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(run);
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap()
+        .install(run);
+    assert_eq!(one, two);
 }

@@ -11,6 +11,7 @@
 
 use rayon::prelude::*;
 
+use super::matrix::{Matrix, Threads, matmul};
 use super::pool;
 
 /// Taps of the 3×3 kernel.
@@ -162,6 +163,7 @@ pub fn backward(
                     true,
                     Matrix::row_major(&scratch.pre_activation, shape.outputs, shape.plane()),
                     Matrix::row_major(&scratch.columns, shape.rows(), shape.plane()).transposed(),
+                    Threads::Calling,
                 );
                 if let Some(input_grad) = input_grad.as_deref_mut() {
                     // columns_grad[C·9 × HW] = weightᵀ[C·9 × O] · grad[O × HW], then col2im.
@@ -170,6 +172,7 @@ pub fn backward(
                         false,
                         Matrix::row_major(weight, shape.outputs, shape.rows()).transposed(),
                         Matrix::row_major(&scratch.pre_activation, shape.outputs, shape.plane()),
+                        Threads::Calling,
                     );
                     let image_grad =
                         &mut input_grad[k * shape.input_image()..][..shape.input_image()];
@@ -233,6 +236,7 @@ fn pre_activation(weight: &[f32], bias: &[f32], shape: BlockShape, scratch: &mut
         true,
         Matrix::row_major(weight, shape.outputs, shape.rows()),
         Matrix::row_major(&scratch.columns, shape.rows(), shape.plane()),
+        Threads::Calling,
     );
 }
 
@@ -292,75 +296,5 @@ fn col2im(columns: &[f32], shape: BlockShape, image_grad: &mut [f32]) {
                 }
             }
         }
-    }
-}
-
-/// A read-only matrix view of a slice, by strides.
-#[derive(Clone, Copy)]
-struct Matrix<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> Matrix<'a> {
-    fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "matrix data too short");
-        Matrix {
-            data,
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    fn transposed(self) -> Self {
-        Matrix {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-}
-
-/// `out[m × n] = (out if accumulate) + lhs[m × k] · rhs[k × n]`, `out` row-major, on the
-/// calling thread (the images are already spread over the threads).
-fn matmul(out: &mut [f32], accumulate: bool, lhs: Matrix, rhs: Matrix) {
-    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    assert_eq!(rhs.rows, k, "matrix product: inner sizes differ");
-    assert!(out.len() >= m * n, "matrix product: output too short");
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the asserts above and in `Matrix::row_major` keep every index gemm reads or writes
-    // (row · row_stride + col · col_stride for rows < m or k, cols < k or n) inside the slices;
-    // `out` is borrowed mutably, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.col_stride as isize,
-            lhs.row_stride as isize,
-            rhs.data.as_ptr(),
-            rhs.col_stride as isize,
-            rhs.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }

@@ -18,12 +18,13 @@ use rayon::prelude::*;
 
 use super::ZooKernels;
 use super::conv_block::{self, BlockShape};
+use super::dense::{self, DenseShape, DropoutDraw, Epilogue};
 use super::pool;
 use super::sparse::{self, Entries};
 
 /// The tensor's f32 elements in row-major order, borrowed when it is already laid out so (a
 /// broadcast gradient, say, is not).
-fn elements(tensor: &FlexTensor) -> Cow<'_, [f32]> {
+pub(super) fn elements(tensor: &FlexTensor) -> Cow<'_, [f32]> {
     match tensor.as_slice::<f32>() {
         Some(slice) => Cow::Borrowed(slice),
         None => Cow::Owned(
@@ -156,7 +157,81 @@ fn block_forward(
     )
 }
 
+fn dense_shape(x: &FlexTensor, weight: &FlexTensor) -> DenseShape {
+    let [rows, inputs] = dims(x);
+    let [weight_inputs, outputs] = dims(weight);
+    assert_eq!(
+        weight_inputs, inputs,
+        "dense: the weight's rows differ from the inputs"
+    );
+    DenseShape {
+        rows,
+        inputs,
+        outputs,
+    }
+}
+
+/// What `dense` was asked to do after the product.
+fn epilogue(relu: bool, dropout_probability: f64, dropout_seed: u64) -> Epilogue {
+    Epilogue {
+        relu,
+        dropout: (dropout_probability > 0.0).then_some(DropoutDraw {
+            probability: dropout_probability,
+            seed: dropout_seed,
+        }),
+    }
+}
+
+/// What the dense layer's backward pass keeps: the input, the weight, where gradients pass
+/// (after ReLU or dropout) and the dropout's scale.
+#[derive(Clone, Debug)]
+struct DenseState {
+    x: FlexTensor,
+    weight: FlexTensor,
+    passes: Option<Arc<[u8]>>,
+    scale: f32,
+}
+
+/// The dense layer's output, and what its backward pass needs (where gradients pass only when
+/// `record_passes`).
+fn dense_forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: &FlexTensor,
+    epilogue: Epilogue,
+    record_passes: bool,
+) -> (FlexTensor, DenseState) {
+    let shape = dense_shape(&x, &weight);
+    let (out, passes) = dense::forward(
+        &elements(&x),
+        &elements(&weight),
+        &elements(bias),
+        shape,
+        epilogue,
+        record_passes,
+    );
+    let state = DenseState {
+        x,
+        weight,
+        passes: passes.map(Into::into),
+        scale: epilogue.dropout.map_or(1.0, |d| d.scale()),
+    };
+    (flex_tensor(out, [shape.rows, shape.outputs]), state)
+}
+
 impl ZooKernels for Flex {
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+        dropout_probability: f64,
+        dropout_seed: u64,
+    ) -> FloatTensor<Self> {
+        let epilogue = epilogue(relu, dropout_probability, dropout_seed);
+        dense_forward(x, weight, &bias, epilogue, false).0
+    }
+
     fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
         pool_forward(&x).0
     }
@@ -196,6 +271,41 @@ impl Backward<Flex, 1> for SparseProductBackward {
         let grad =
             sparse::weight_gradient(&elements(&grad_out), d_input, d_output, &state.entries());
         grads.register::<Flex>(weight_node.id, flex_tensor(grad, state.weight_dims));
+    }
+}
+
+#[derive(Debug)]
+struct DenseBackward;
+
+impl Backward<Flex, 3> for DenseBackward {
+    type State = DenseState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad_out = grads.consume::<Flex>(&ops.node);
+        let [x_node, weight_node, bias_node] = ops.parents;
+        let state = ops.state;
+        let shape = dense_shape(&state.x, &state.weight);
+        let gradients = dense::backward(
+            &elements(&state.x),
+            &elements(&state.weight),
+            &elements(&grad_out),
+            state.passes.as_deref(),
+            state.scale,
+            shape,
+            x_node.is_some(),
+        );
+        if let (Some(node), Some(input)) = (x_node, gradients.input) {
+            grads.register::<Flex>(node.id, flex_tensor(input, [shape.rows, shape.inputs]));
+        }
+        if let Some(node) = weight_node {
+            grads.register::<Flex>(
+                node.id,
+                flex_tensor(gradients.weight, [shape.inputs, shape.outputs]),
+            );
+        }
+        if let Some(node) = bias_node {
+            grads.register::<Flex>(node.id, flex_tensor(gradients.bias, [shape.outputs]));
+        }
     }
 }
 
@@ -261,6 +371,33 @@ impl Backward<Flex, 3> for ConvBlockBackward {
 }
 
 impl<C: CheckpointStrategy> ZooKernels for Autodiff<Flex, C> {
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+        dropout_probability: f64,
+        dropout_seed: u64,
+    ) -> FloatTensor<Self> {
+        let prepared = DenseBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful();
+        let epilogue = epilogue(relu, dropout_probability, dropout_seed);
+        let tracked = matches!(prepared, OpsKind::Tracked(_));
+        let (out, state) = dense_forward(
+            x.into_primitive(),
+            weight.into_primitive(),
+            &bias.into_primitive(),
+            epilogue,
+            tracked,
+        );
+        match prepared {
+            OpsKind::Tracked(prep) => prep.finish(state, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
     fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match MaxPool2x2Backward
             .prepare::<C>([x.node()])

@@ -6,36 +6,58 @@
 //! convolution backward of its own (Burn's default derives the weight gradient as a convolution
 //! whose kernel is the whole image). README "Performance" has the measurements.
 //!
+//! - [`dense`]: a dense layer with its bias, ReLU and dropout in the product's epilogue, keeping
+//!   one byte per output for the backward pass instead of the pre-activation and the mask.
 //! - [`max_pool2x2`]: 2×2 stride-2 max-pooling with a one-byte winner per output.
 //! - [`conv_block`]: 3×3 "same" convolution + bias + ReLU + 2×2 max-pool in one operation.
 //! - [`sparse_product`]: sparse rows × a dense layer's weight, without the intermediate of
 //!   Burn's gather-scale-scatter (`crate::sparse::linear`), whose cost in memory traffic made
 //!   TF-IDF logistic regression slower than the dense product it replaced.
 //!
-//! Both return `None` when they do not apply (not flex, not f32, another kind of convolution,
+//! - [`adam_step`]: the Adam step in one pass per parameter tensor (moments, bias correction,
+//!   update) instead of Burn's chain of whole-tensor operations.
+//!
+//! They return `None` when they do not apply (not flex, not f32, another kind of convolution,
 //! a plane smaller than 2×2, or the kernels switched off with [`set_enabled`]), and the caller
 //! keeps Burn's layers: every backend still runs every model. The results match Burn's `Conv2d`,
 //! `relu` and `MaxPool2d` (`tests/foundation`).
 
+mod adam;
 mod conv_block;
+mod dense;
 mod flex;
+mod matrix;
 mod pool;
 mod sparse;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{Backend, Dispatch, backend_extension};
-use burn::nn::PaddingConfig2d;
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::conv::Conv2d;
+use burn::nn::{Dropout, Linear, PaddingConfig2d};
+use burn::optim::AdaptiveMomentumState;
 use burn::prelude::*;
-use burn::tensor::DType;
+use burn::tensor::{DType, Distribution};
 
 use crate::backend::BackendKind;
 
 /// Operations the zoo adds to flex (plain and with autodiff).
 #[backend_extension(Autodiff, Flex)]
 pub trait ZooKernels: Backend {
+    /// `[n, inputs]` → `[n, outputs]`: `x · weight + bias` (`weight` `[inputs, outputs]`, as
+    /// Burn's `Linear` holds it), then ReLU when `relu`, then dropout when `dropout_probability`
+    /// is above 0, its mask drawn from a generator seeded with `dropout_seed`.
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+        dropout_probability: f64,
+        dropout_seed: u64,
+    ) -> FloatTensor<Self>;
+
     /// `[n, c, h, w]` → `[n, c, h/2, w/2]`: `MaxPool2d` with kernel and stride 2, no padding.
     fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
@@ -58,6 +80,11 @@ pub trait ZooKernels: Backend {
         n_rows: usize,
     ) -> FloatTensor<Self>;
 }
+
+/// Element-wise passes over fewer elements run on the calling thread: the caller is not one of
+/// Rayon's threads, so a parallel pass wakes the pool and waits for it, which the MLP's profile
+/// showed costing more than passes of this size take.
+const ELEMENTWISE_POOL_FROM: usize = 1 << 16;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
@@ -85,6 +112,54 @@ fn applies_to_f32_on_flex<const D: usize>(x: &Tensor<D>) -> bool {
 fn applies_to(x: &Tensor<4>) -> bool {
     let [_, _, height, width] = x.dims();
     height >= 2 && width >= 2 && applies_to_f32_on_flex(x)
+}
+
+/// `layer` on `x`, then ReLU when `relu`, then `dropout` where Burn's `Dropout` would apply it
+/// (a training device, the layer not frozen, a probability above 0), in one operation on flex;
+/// `None` where the kernel does not apply (not flex or not f32, or a layer without a bias).
+///
+/// The dropout mask is not the one Burn's `Dropout` would draw (the kernel draws from its own
+/// generator), but it is as random and as reproducible: its seed comes from the device's
+/// generator, which `--seed` seeds.
+pub fn dense(
+    layer: &Linear,
+    x: &Tensor<2>,
+    relu: bool,
+    dropout: Option<&Dropout>,
+) -> Option<Tensor<2>> {
+    let weight = layer.weight.val();
+    let bias = layer
+        .bias
+        .as_ref()
+        .filter(|_| applies_to_f32_on_flex(x) && weight.dtype() == DType::F32)?;
+    let device = x.device();
+    let probability = dropout
+        .filter(|d| d.training.is_enabled() && device.is_autodiff())
+        .map_or(0.0, |d| d.prob);
+    let seed = if probability > 0.0 {
+        dropout_seed(&device)
+    } else {
+        0
+    };
+    Some(Tensor::from_dispatch(<Dispatch as ZooKernels>::dense(
+        x.clone().into_dispatch(),
+        weight.into_dispatch(),
+        bias.val().into_dispatch(),
+        relu,
+        probability,
+        seed,
+    )))
+}
+
+/// A seed for one dropout mask, drawn from `device`'s generator.
+fn dropout_seed(device: &Device) -> u64 {
+    let draws = Tensor::<1>::random([3], Distribution::Default, device)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    draws.iter().fold(0, |seed, draw| {
+        seed.rotate_left(23) ^ u64::from(draw.to_bits())
+    })
 }
 
 /// `MaxPool2d` with a 2×2 kernel and stride 2 on flex; `None` where the kernel does not apply.
@@ -131,4 +206,75 @@ pub fn sparse_product(weight: &Tensor<2>, rows: &crate::batch::SparseRows) -> Op
             rows.n_rows,
         ))
     })
+}
+
+pub use adam::AdamStep;
+
+/// Whether [`adam_step`] can update `param`: the kernels switched on, and the parameter, its
+/// gradient and any moments f32 tensors on flex without autodiff (what an optimizer receives),
+/// without AMSGrad's extra moment.
+pub fn adam_applies<const D: usize>(
+    param: &Tensor<D>,
+    grad: &Tensor<D>,
+    momentum: Option<&AdaptiveMomentumState<D>>,
+) -> bool {
+    let plain_f32 = |t: &Tensor<D>| applies_to_f32_on_flex(t) && !t.device().is_autodiff();
+    plain_f32(param)
+        && plain_f32(grad)
+        && momentum.is_none_or(|m| {
+            plain_f32(&m.moment_1) && plain_f32(&m.moment_2) && m.max_moment_2.is_none()
+        })
+}
+
+/// One Adam step of `param` from `grad` in one pass (`AdamStep::time` is ignored: it follows
+/// `momentum`, 1 without): the updated parameter and moments, as Burn's `Adam` computes them.
+/// The caller checks [`adam_applies`] first.
+pub fn adam_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    momentum: Option<AdaptiveMomentumState<D>>,
+    hyper: AdamStep,
+) -> (Tensor<D>, AdaptiveMomentumState<D>) {
+    let shape = param.shape();
+    let flex = |t: Tensor<D>| {
+        t.try_into_primitive::<Flex>()
+            .expect("adam_applies checked that the tensors live on flex")
+    };
+    let (param, grad) = (flex(param), flex(grad));
+    let first_step = momentum.is_none();
+    let (time, moment_1, moment_2) = match momentum {
+        Some(m) => (m.time + 1, flex(m.moment_1), flex(m.moment_2)),
+        None => {
+            let zeros = || FlexTensor::zeros(shape.clone(), DType::F32);
+            (1, zeros(), zeros())
+        }
+    };
+    let [mut param, mut moment_1, mut moment_2] = [param, moment_1, moment_2].map(exclusive);
+    adam::step(
+        param.storage_mut(),
+        &flex::elements(&grad),
+        moment_1.storage_mut(),
+        moment_2.storage_mut(),
+        AdamStep { time, ..hyper },
+        first_step,
+    );
+    let tensor = |t: FlexTensor| Tensor::from_primitive::<Flex>(t);
+    (
+        tensor(param),
+        AdaptiveMomentumState::new(time, tensor(moment_1), tensor(moment_2)),
+    )
+}
+
+/// `tensor` as the only owner of a buffer holding exactly its elements in order (moved as it is
+/// when it already is one, copied otherwise), so that it can be written in place.
+fn exclusive(tensor: FlexTensor) -> FlexTensor {
+    let whole = tensor
+        .as_slice::<f32>()
+        .is_some_and(|s| std::mem::size_of_val(s) == tensor.bytes().len());
+    if whole && tensor.is_unique() {
+        tensor
+    } else {
+        let shape = tensor.shape();
+        FlexTensor::from_data(TensorData::new(flex::elements(&tensor).into_owned(), shape))
+    }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -102,13 +102,9 @@ impl OptimizerConfig {
                 beta_1,
                 beta_2,
                 epsilon,
-            } => Some(
-                AdamConfig::new()
-                    .with_beta_1(beta_1)
-                    .with_beta_2(beta_2)
-                    .with_epsilon(epsilon)
-                    .init(),
-            ),
+            } => Some(ModuleOptimizer::from(super::adam::Adam::new(
+                beta_1, beta_2, epsilon,
+            ))),
             OptimizerConfig::Sgd { momentum, nesterov } => {
                 let momentum = (momentum > 0.0).then(|| {
                     MomentumConfig::new()

@@ -7,11 +7,13 @@
 //! custom-training-loop example teaches; the parts that do the work are Burn's
 //! (`DataLoaderBuilder`, `ModuleOptimizer`, L-BFGS, the losses).
 //!
-//! One file per concern, each importing only those above it: `config` (the settings),
+//! One file per concern, each importing only those above it: `adam` (the optimizer the zoo
+//! builds for Adam), `config` (the settings),
 //! `history` (what training returns), `stopping` (the stopping rules and the interrupter),
 //! `progress` (the terminal), `checkpointer` (saving and resuming), `step` (one optimisation
 //! step), `epoch` (a mini-batch or full-batch epoch) and `fit` (the loop).
 
+mod adam;
 pub mod checkpointer;
 mod config;
 mod epoch;

@@ -1,0 +1,155 @@
+//! The Adam step in one pass per parameter tensor: both moments, the bias correction and the
+//! update, element by element, in place where the tensors are not shared. Burn's `Adam` runs the
+//! same arithmetic as a chain of whole-tensor operations, each allocating its result and reading
+//! its inputs again (about ten passes over every parameter's size per step). The operations and
+//! their order are Burn's, in f32, so the results are the same to the bit.
+
+use rayon::prelude::*;
+
+/// Elements per task: large enough that a task outweighs its scheduling.
+const CHUNK: usize = 1 << 14;
+
+/// Adam's hyper-parameters and this step's number (1 on the first step).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    pub time: usize,
+    pub learning_rate: f64,
+}
+
+/// Updates `param` and its moments from `grad`. On the first step (`first_step`) the moments'
+/// previous values are ignored, as Burn starts them from the first gradient.
+pub fn step(
+    param: &mut [f32],
+    grad: &[f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    hyper: AdamStep,
+    first_step: bool,
+) {
+    let n = param.len();
+    assert!(
+        grad.len() == n && moment_1.len() == n && moment_2.len() == n,
+        "adam: the parameter, its gradient and its moments differ in size"
+    );
+    let AdamStep {
+        beta_1,
+        beta_2,
+        epsilon,
+        ..
+    } = hyper;
+    let (factor_1, factor_2) = (1.0 - beta_1, 1.0 - beta_2);
+    let time = hyper.time as i32;
+    let bias_correction_2_sqrt = (1.0 - beta_2.powi(time)).sqrt();
+    let combined_factor = bias_correction_2_sqrt / (1.0 - beta_1.powi(time));
+    let denominator_epsilon = epsilon * bias_correction_2_sqrt;
+    let learning_rate = hyper.learning_rate as f32;
+    let factors = Factors {
+        beta_1,
+        beta_2,
+        factor_1,
+        factor_2,
+        combined_factor,
+        denominator_epsilon,
+        learning_rate,
+        first_step,
+    };
+    let update = |param: &mut [f32], grad: &[f32], moment_1: &mut [f32], moment_2: &mut [f32]| {
+        update_widest(param, grad, moment_1, moment_2, &factors)
+    };
+    if n < super::ELEMENTWISE_POOL_FROM {
+        update(param, grad, moment_1, moment_2);
+        return;
+    }
+    param
+        .par_chunks_mut(CHUNK)
+        .zip(grad.par_chunks(CHUNK))
+        .zip(moment_1.par_chunks_mut(CHUNK))
+        .zip(moment_2.par_chunks_mut(CHUNK))
+        .for_each(|(((param, grad), moment_1), moment_2)| update(param, grad, moment_1, moment_2));
+}
+
+/// The step's constants, computed once per tensor.
+struct Factors {
+    beta_1: f32,
+    beta_2: f32,
+    factor_1: f32,
+    factor_2: f32,
+    combined_factor: f32,
+    denominator_epsilon: f32,
+    learning_rate: f32,
+    first_step: bool,
+}
+
+/// [`update`] compiled for the widest vectors this CPU has. The crate is compiled for the
+/// x86-64 baseline (SSE2, four lanes); AVX-512 has sixteen. Rust never fuses a multiply and an
+/// add on its own, so every width computes the same bits.
+fn update_widest(
+    param: &mut [f32],
+    grad: &[f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    factors: &Factors,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked on the line above.
+        return unsafe { update_avx512(param, grad, moment_1, moment_2, factors) };
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked on the line above.
+        return unsafe { update_avx2(param, grad, moment_1, moment_2, factors) };
+    }
+    update(param, grad, moment_1, moment_2, factors)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn update_avx512(
+    param: &mut [f32],
+    grad: &[f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    factors: &Factors,
+) {
+    update(param, grad, moment_1, moment_2, factors)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn update_avx2(
+    param: &mut [f32],
+    grad: &[f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    factors: &Factors,
+) {
+    update(param, grad, moment_1, moment_2, factors)
+}
+
+/// Burn's arithmetic, element by element, in Burn's order.
+#[inline(always)]
+fn update(
+    param: &mut [f32],
+    grad: &[f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    f: &Factors,
+) {
+    let moments = param.iter_mut().zip(grad).zip(moment_1).zip(moment_2);
+    // Two loops rather than a test per element, so that each vectorises.
+    if f.first_step {
+        for (((p, &g), m1), m2) in moments {
+            *m1 = g * f.factor_1;
+            *m2 = (g * g) * f.factor_2;
+            *p -= (*m1 * f.combined_factor) / (m2.sqrt() + f.denominator_epsilon) * f.learning_rate;
+        }
+    } else {
+        for (((p, &g), m1), m2) in moments {
+            *m1 = *m1 * f.beta_1 + g * f.factor_1;
+            *m2 = *m2 * f.beta_2 + (g * g) * f.factor_2;
+            *p -= (*m1 * f.combined_factor) / (m2.sqrt() + f.denominator_epsilon) * f.learning_rate;
+        }
+    }
+}
