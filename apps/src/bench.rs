@@ -1,11 +1,13 @@
 //! `zoo-bench`: training and inference throughput of the zoo's models on every compiled
 //! backend, in the configurations the apps use. `bench/compare.py` runs it next to
-//! `bench/torch_reference.py` and prints Burn/PyTorch ratios.
+//! `bench/torch_reference.py` and prints Burn/PyTorch ratios. Each throughput is also given in
+//! GFLOP/s and as a fraction of this machine's measured peak (the roofline), the peak being what
+//! flex's matrix-product crate reaches on a large square product (`--peak` prints only that).
 
 use clap::Parser;
 use serde::Serialize;
 use zoo_models::backend::BackendKind;
-use zoo_models::bench::{BenchSettings, Measurement, cases, measure};
+use zoo_models::bench::{BenchSettings, Measurement, Peak, cases, measure};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,10 +33,17 @@ pub struct Cli {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Run the CNN's blocks on flex with Burn's own layers and ops (the path every other backend
-    /// takes) instead of the zoo's fused kernels, to measure what the kernels bring.
+    /// Run every model on flex with Burn's own layers, ops and Adam (the path every other backend
+    /// takes) instead of the zoo's kernels, to measure what the kernels bring.
     #[arg(long)]
     pub burn_layers: bool,
+    /// Only measure this machine's peak: GFLOP/s of flex's matrix-product crate (`gemm`) on a
+    /// square f32 product on all threads, beside the CPU's theoretical peak.
+    #[arg(long)]
+    pub peak: bool,
+    /// The side of the square product the peak is measured on.
+    #[arg(long, default_value_t = 2048)]
+    pub peak_size: usize,
     /// With --remote: measure a zoo-device-server's device too (backend `remote`).
     #[command(flatten)]
     pub remote: crate::cli::RemoteArgs,
@@ -51,10 +60,12 @@ pub struct BackendResult {
 pub struct Report {
     /// Threads of the CPU backends' pool (`RAYON_NUM_THREADS` sets it).
     pub threads: usize,
-    /// Whether the CNN ran on flex with the zoo's fused kernels (`false`: Burn's own layers,
+    /// Whether the models ran on flex with the zoo's kernels (`false`: Burn's own layers,
     /// `--burn-layers`, or a build without flex).
     pub zoo_kernels: bool,
     pub settings: BenchSettings,
+    /// The measured peak the fractions refer to; `None` in a build without flex (no `gemm`).
+    pub peak: Option<Peak>,
     /// Backends asked for but unusable here, with the reason.
     pub skipped: Vec<(BackendKind, String)>,
     pub results: Vec<BackendResult>,
@@ -87,6 +98,32 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
         rounds: cli.rounds,
         round_seconds: cli.round_seconds,
     };
+    anyhow::ensure!(cli.peak_size > 0, "--peak-size must be at least 1");
+    #[cfg(feature = "flex")]
+    let peak = {
+        if !cli.json {
+            eprintln!("measuring the peak ({0}×{0} f32 products)", cli.peak_size);
+        }
+        Some(zoo_models::bench::measure_peak(cli.peak_size, &settings)?)
+    };
+    #[cfg(not(feature = "flex"))]
+    let peak = {
+        anyhow::ensure!(
+            !cli.peak,
+            "--peak measures flex's gemm: this build has no flex"
+        );
+        None
+    };
+    if cli.peak {
+        return Ok(Report {
+            threads: rayon::current_num_threads(),
+            zoo_kernels: cfg!(feature = "flex") && !cli.burn_layers,
+            settings,
+            peak,
+            skipped: Vec::new(),
+            results: Vec::new(),
+        });
+    }
     cli.remote.use_servers()?;
     let asked = if cli.backends.is_empty() {
         BackendKind::compiled()
@@ -119,6 +156,7 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
         threads: rayon::current_num_threads(),
         zoo_kernels: cfg!(feature = "flex") && !cli.burn_layers,
         settings,
+        peak,
         skipped,
         results,
     })
@@ -127,7 +165,7 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
 /// The report as the table `zoo-bench` prints.
 pub fn render(report: &Report) -> String {
     let mut text = format!(
-        "samples/s: median (min-max) of {} rounds of {} s; {} CPU threads; CNN blocks on flex: {}\n",
+        "samples/s: median (min-max) of {} rounds of {} s; {} CPU threads; kernels on flex: {}\n",
         report.settings.rounds,
         report.settings.round_seconds,
         report.threads,
@@ -137,14 +175,39 @@ pub fn render(report: &Report) -> String {
             "Burn's layers"
         }
     );
+    if let Some(peak) = &report.peak {
+        text += &format!(
+            "peak: {:.1} GFLOP/s ({:.1}-{:.1}), gemm on {}×{} f32 products, {} threads",
+            peak.gflops.median,
+            peak.gflops.min,
+            peak.gflops.max,
+            peak.size,
+            peak.size,
+            peak.threads
+        );
+        match &peak.theoretical {
+            Some(t) => {
+                text += &format!(
+                    "; theoretical {:.1} GFLOP/s ({} cores × {:.2} GHz × {} f32 lanes × 2 (FMA) × {} FMA units, assumed)\n",
+                    t.gflops, t.cores, t.ghz, t.lanes, t.fma_units
+                )
+            }
+            None => text += "; theoretical: unknown here\n",
+        }
+    }
+    if report.results.is_empty() {
+        return text;
+    }
     text += &format!(
-        "{:<8} {:<16} {:>9} {:>6} {:>26} {:>28} {:>10} {:>9}\n",
+        "{:<8} {:<16} {:>9} {:>6} {:>26} {:>17} {:>28} {:>17} {:>10} {:>9}\n",
         "backend",
         "case",
         "params",
         "batch",
         "train",
+        "GFLOP/s (peak)",
         "inference (batch 256)",
+        "GFLOP/s (peak)",
         "1st step",
         "peak MB"
     );
@@ -152,14 +215,23 @@ pub fn render(report: &Report) -> String {
         let m = &r.measurement;
         let spread =
             |s: &zoo_models::bench::Spread| format!("{:.0} ({:.0}-{:.0})", s.median, s.min, s.max);
+        let roofline = |samples: f64, flops: f64| {
+            let gflops = samples * flops / 1e9;
+            match &report.peak {
+                Some(peak) => format!("{gflops:.1} ({:.0}%)", 100.0 * gflops / peak.gflops.median),
+                None => format!("{gflops:.1}"),
+            }
+        };
         text += &format!(
-            "{:<8} {:<16} {:>9} {:>6} {:>26} {:>28} {:>9.2}s {:>9}\n",
+            "{:<8} {:<16} {:>9} {:>6} {:>26} {:>17} {:>28} {:>17} {:>9.2}s {:>9}\n",
             r.backend.name(),
             m.case,
             m.parameters,
             m.train_batch,
             spread(&m.train),
+            roofline(m.train.median, m.flops_per_sample.train),
             spread(&m.inference),
+            roofline(m.inference.median, m.flops_per_sample.inference),
             m.first_step_seconds,
             m.peak_memory_bytes
                 .map_or("-".to_string(), |b| format!("{:.0}", b as f64 / 1e6)),

@@ -53,6 +53,28 @@ fn zoo_bench_measures_each_case_on_each_usable_backend() {
             assert!(0.0 < min && min <= median && median <= max, "{result}");
         }
         assert!(result["first_step_seconds"].as_f64().unwrap() > 0.0);
+        // The roofline's operation counts, by hand: the linear model's 10 multiply-adds; the
+        // CNN's conv 1→16 at 13×80, conv 16→32 at 6×40, dense 1920→128→10.
+        let forward: f64 = match case {
+            "linear-diabetes" => 10.0,
+            _ => (16 * 9 * 13 * 80 + 32 * 16 * 9 * 6 * 40 + 1920 * 128 + 128 * 10) as f64,
+        };
+        let flops = &result["flops_per_sample"];
+        assert_eq!(
+            flops["inference"].as_f64().unwrap(),
+            2.0 * forward,
+            "{result}"
+        );
+        // Training adds the weight gradients (as much again) and the input gradients of every
+        // layer but the first: none for the one-layer linear model.
+        let (train, inference) = (
+            flops["train"].as_f64().unwrap(),
+            flops["inference"].as_f64().unwrap(),
+        );
+        match case {
+            "linear-diabetes" => assert_eq!(train, 2.0 * inference, "{result}"),
+            _ => assert!(train > 2.0 * inference, "{result}"),
+        }
         if cfg!(target_os = "linux") {
             assert!(result["peak_memory_bytes"].as_u64().unwrap() > 1_000_000);
         }
@@ -82,7 +104,7 @@ fn zoo_bench_can_measure_burns_own_layers_instead_of_the_kernels() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(
-        stdout.contains("CNN blocks on flex: Burn's layers"),
+        stdout.contains("kernels on flex: Burn's layers"),
         "{stdout}"
     );
 }
@@ -101,10 +123,7 @@ fn zoo_bench_prints_a_table() {
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(
-        stdout.contains("CNN blocks on flex: zoo kernels"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("kernels on flex: zoo kernels"), "{stdout}");
     let row = stdout
         .lines()
         .find(|l| l.starts_with("flex"))
@@ -113,4 +132,44 @@ fn zoo_bench_prints_a_table() {
         row.contains("logistic-mnist") && row.contains("7850"),
         "{row}"
     );
+    // GFLOP/s with the fraction of the measured peak, train and inference.
+    assert_eq!(row.matches("%)").count(), 2, "{row}");
+    assert!(stdout.contains("peak: "), "{stdout}");
+}
+
+#[test]
+fn zoo_bench_measures_the_peak_of_the_matrix_product() {
+    let output = zoo_bench(&[
+        "--peak",
+        "--peak-size",
+        "256",
+        "--rounds",
+        "2",
+        "--round-seconds",
+        "0",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !cfg!(feature = "flex") {
+        assert!(
+            !output.status.success() && stderr.contains("no flex"),
+            "{stderr}"
+        );
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let peak = &report["peak"];
+    assert_eq!(peak["size"], 256, "{report}");
+    let gflops = peak["gflops"]["median"].as_f64().unwrap();
+    // A 256³ product takes 33.6 MFLOP: any machine does more than 0.1 GFLOP/s, and none of
+    // the zoo's does more than 100 TFLOP/s on the CPU.
+    assert!((0.1..100_000.0).contains(&gflops), "{report}");
+    assert_eq!(
+        report["results"].as_array().unwrap().len(),
+        0,
+        "only the peak"
+    );
+    let zero = zoo_bench(&["--peak", "--peak-size", "0"]);
+    assert_eq!(zero.status.code(), Some(1));
 }

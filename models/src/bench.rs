@@ -5,6 +5,10 @@
 //! A training step is the one `fit` runs ([`crate::train::step`]): a batch gathered from host
 //! memory and copied to the device, forward, loss, backward and an Adam update. Inference is
 //! `forward` without autodiff on a batch already on the device, read back to the host.
+//!
+//! The roofline: [`Flops`] counts each model's floating-point operations per sample from its
+//! layers, so a throughput becomes GFLOP/s, and [`measure_peak`] measures what this machine's
+//! matrix-product crate reaches at best, the ceiling those GFLOP/s are a fraction of.
 
 use std::time::Instant;
 
@@ -86,6 +90,168 @@ pub fn cases() -> Vec<BenchCase> {
     ]
 }
 
+/// Floating-point operations per sample (a multiply-add counts two), from the model's layers:
+/// dense products and 3×3 convolutions. Bias additions, activations, pooling, the loss and the
+/// optimizer's update are left out: they move memory rather than compute, and are a small part
+/// of the count (under 1 % for the zoo's models).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Flops {
+    /// One forward pass.
+    pub inference: f64,
+    /// Forward, the weight gradients (as many operations as the forward pass) and the input
+    /// gradients of every layer but the first (nothing asks for the data's gradient).
+    pub train: f64,
+}
+
+impl Flops {
+    /// The count for `config`.
+    pub fn of(config: &ModelConfig) -> Flops {
+        // Multiply-adds of each layer, input side first.
+        let layers: Vec<f64> = match config {
+            ModelConfig::Linear(c) => vec![(c.n_inputs * c.n_outputs) as f64],
+            ModelConfig::Logistic(c) => vec![(c.n_inputs * c.task().output_width()) as f64],
+            ModelConfig::Mlp(c) => {
+                let widths: Vec<usize> = std::iter::once(c.n_inputs)
+                    .chain(c.hidden.iter().copied())
+                    .chain([c.n_outputs])
+                    .collect();
+                widths.windows(2).map(|w| (w[0] * w[1]) as f64).collect()
+            }
+            ModelConfig::Cnn(c) => {
+                let (mut channels, mut h, mut w) = (c.channels, c.height, c.width);
+                let mut layers = Vec::new();
+                for &outputs in &c.conv_channels {
+                    layers.push((outputs * channels * 9 * h * w) as f64);
+                    (channels, h, w) = (outputs, h / 2, w / 2);
+                }
+                layers.push((channels * h * w * c.hidden) as f64);
+                layers.push((c.hidden * c.n_outputs) as f64);
+                layers
+            }
+        };
+        let forward: f64 = layers.iter().sum();
+        let input_gradients: f64 = layers.iter().skip(1).sum();
+        Flops {
+            inference: 2.0 * forward,
+            train: 2.0 * (2.0 * forward + input_gradients),
+        }
+    }
+}
+
+/// What the matrix-product crate flex uses (`gemm`) reaches on this machine: the measured peak
+/// the roofline's fractions refer to.
+#[derive(Clone, Debug, Serialize)]
+pub struct Peak {
+    /// The side of the square f32 product timed.
+    pub size: usize,
+    pub threads: usize,
+    /// GFLOP/s per round: median, smallest and largest.
+    pub gflops: Spread,
+    /// What the CPU could do at most, from its vector width, its cores and its clock, where
+    /// the system says enough to tell (see [`theoretical_peak`]).
+    pub theoretical: Option<TheoreticalPeak>,
+}
+
+/// The CPU's peak by arithmetic: cores × clock × lanes × 2 (a fused multiply-add is two
+/// operations) × FMA units per core.
+#[derive(Clone, Debug, Serialize)]
+pub struct TheoreticalPeak {
+    pub gflops: f64,
+    pub cores: usize,
+    pub ghz: f64,
+    /// f32 lanes of the widest vectors: 16 with AVX-512, 8 with AVX2.
+    pub lanes: usize,
+    /// Assumed, not read: two, as on every x86 server core with AVX2 or AVX-512 of the last
+    /// decade (some AVX-512 parts have one 512-bit unit; then the true peak is half).
+    pub fma_units: usize,
+}
+
+/// Times `rounds` rounds of square `size`×`size` f32 products with `gemm` on all of Rayon's
+/// threads, each round at least `round_seconds` long.
+#[cfg(feature = "flex")]
+pub fn measure_peak(size: usize, settings: &BenchSettings) -> Result<Peak> {
+    let a: Vec<f32> = (0..size * size).map(|i| (i % 7) as f32 * 0.25).collect();
+    let b: Vec<f32> = (0..size * size).map(|i| (i % 5) as f32 * 0.5).collect();
+    let mut c = vec![0.0f32; size * size];
+    let mut product = || -> Result<usize> {
+        // SAFETY: three distinct buffers of size² elements, row-major strides within them.
+        unsafe {
+            gemm::gemm(
+                size,
+                size,
+                size,
+                c.as_mut_ptr(),
+                1,
+                size as isize,
+                false,
+                a.as_ptr(),
+                1,
+                size as isize,
+                b.as_ptr(),
+                1,
+                size as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+        Ok(1)
+    };
+    for _ in 0..settings.warmup_steps.max(1) {
+        product()?;
+    }
+    let per_round = rounds(settings, &mut product)?;
+    let operations = 2.0 * (size as f64).powi(3);
+    let gflops: Vec<f64> = per_round.iter().map(|p| p * operations / 1e9).collect();
+    Ok(Peak {
+        size,
+        threads: rayon::current_num_threads(),
+        gflops: Spread::of(&gflops).ok_or_else(|| Error::Device("no peak timings".into()))?,
+        theoretical: theoretical_peak(rayon::current_num_threads()),
+    })
+}
+
+/// The theoretical peak of `cores` cores of this CPU: the clock from `/proc/cpuinfo` (Linux;
+/// in a virtual machine, what the host reports), the vector width from the CPU's features.
+pub fn theoretical_peak(cores: usize) -> Option<TheoreticalPeak> {
+    let lanes = vector_lanes()?;
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let mhz: f64 = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    let ghz = mhz / 1000.0;
+    let fma_units = 2;
+    Some(TheoreticalPeak {
+        gflops: cores as f64 * ghz * lanes as f64 * 2.0 * fma_units as f64,
+        cores,
+        ghz,
+        lanes,
+        fma_units,
+    })
+}
+
+fn vector_lanes() -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Some(16);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Some(8);
+        }
+    }
+    None
+}
+
 /// How long to measure: `rounds` rounds of at least `round_seconds` each, after `warmup_steps`
 /// untimed steps.
 #[derive(Clone, Debug, Serialize)]
@@ -140,6 +306,7 @@ impl Spread {
 pub struct Measurement {
     pub case: String,
     pub parameters: usize,
+    pub flops_per_sample: Flops,
     pub train_batch: usize,
     pub inference_batch: usize,
     /// Wall time of the very first training step: on wgpu it includes compiling shaders and
@@ -237,6 +404,7 @@ pub fn measure(
     Ok(Measurement {
         case: case.name.to_string(),
         parameters,
+        flops_per_sample: Flops::of(&case.config),
         train_batch: bench.train_batch,
         inference_batch: bench.inference_batch,
         first_step_seconds,
@@ -279,6 +447,24 @@ mod tests {
         assert_eq!(Spread::of(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
         assert_eq!(Spread::of(&[]), None);
         assert_eq!(Spread::of(&[1.0, f64::NAN]), None);
+    }
+
+    #[test]
+    fn flops_count_every_layer_once_forward_and_as_training_adds_them() {
+        // MLP 784 → 256 → 128 → 10: 200,704 + 32,768 + 1,280 multiply-adds.
+        let mlp = ModelConfig::Mlp(MlpConfig::new(784, vec![256, 128], 10));
+        let flops = Flops::of(&mlp);
+        assert_eq!(flops.inference, 2.0 * 234_752.0);
+        assert_eq!(flops.train, 2.0 * (2.0 * 234_752.0 + 32_768.0 + 1_280.0));
+        // CNN on MNIST: conv 1→16 at 28×28, conv 16→32 at 14×14, dense 1568 → 128 → 10.
+        let cnn = ModelConfig::Cnn(SmallCnnConfig::new(1, 28, 28, 10));
+        let forward = 112_896.0 + 903_168.0 + 200_704.0 + 1_280.0;
+        assert_eq!(Flops::of(&cnn).inference, 2.0 * forward);
+        let binary = ModelConfig::Logistic(LogisticRegressionConfig::new(20, 2));
+        assert_eq!(
+            Flops::of(&binary).inference,
+            2.0 * 20.0 * Task::Binary.output_width() as f64
+        );
     }
 
     #[test]
