@@ -34,21 +34,72 @@ impl<'a> Matrix<'a> {
     }
 }
 
+impl Matrix<'_> {
+    /// Rows `range` of the matrix. The view's largest index is at most the whole matrix's.
+    fn rows(self, range: std::ops::Range<usize>) -> Self {
+        Matrix {
+            data: &self.data[range.start * self.row_stride..],
+            rows: range.len(),
+            ..self
+        }
+    }
+
+    /// Columns `range` of the matrix.
+    fn cols(self, range: std::ops::Range<usize>) -> Self {
+        Matrix {
+            data: &self.data[range.start * self.col_stride..],
+            cols: range.len(),
+            ..self
+        }
+    }
+}
+
 /// Which threads a product may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Threads {
     /// Only the calling thread: the caller already spreads its work over the pool.
     Calling,
-    /// Rayon's pool for products of at least [`POOL_FROM`] multiply-adds. `gemm` splits the
-    /// output into tiles and sums each tile's inner dimension in one order, so the result does
-    /// not depend on the number of threads.
+    /// Rayon's pool, for products large enough (see [`pieces`]).
     Pool,
 }
 
-/// Smaller products run on the calling thread: handing them to the pool costs more than it
-/// saves (measured: the logistic regression's inference at batch 256, 784 × 10, ran at half the
-/// speed split over two threads). flex's own products use the same bound.
-const POOL_FROM: usize = 192 * 192 * 192;
+/// Multiply-adds per piece of a product split over the pool, about: enough that a piece (tens
+/// of microseconds) outweighs handing it to another thread.
+const PIECE_WORK: usize = 1 << 21;
+
+/// A piece's rows or columns come in multiples of this: whole tiles of gemm's AVX-512 kernels.
+const PIECE_SIDE: usize = 16;
+
+/// How many pieces to split an `m × k · k × n` product into, along its longer output side.
+///
+/// The zoo's products are small (the MLP's largest at batch 64 is 64 × 784 · 784 × 256), and
+/// gemm's own splitting of such products over two threads gained little: the MLP trained as
+/// fast on one thread as on two. Whole row or column blocks, each one serial gemm call, gain
+/// more. The count depends on the shapes only, never on the number of threads, and every
+/// output element is one serial gemm's sum over the full inner dimension: the bits are the same
+/// on any number of threads.
+fn pieces(m: usize, n: usize, k: usize) -> usize {
+    let work = m * n * k;
+    if work < 2 * PIECE_WORK {
+        return 1;
+    }
+    (work / PIECE_WORK).min(m.max(n) / PIECE_SIDE).clamp(1, 16)
+}
+
+/// `[start, end)` of piece `piece` of `pieces` over `len`, in multiples of [`PIECE_SIDE`].
+fn piece_range(len: usize, piece: usize, pieces: usize) -> std::ops::Range<usize> {
+    let tiles = len.div_ceil(PIECE_SIDE);
+    let bound = |p: usize| (tiles * p / pieces * PIECE_SIDE).min(len);
+    bound(piece)..bound(piece + 1)
+}
+
+/// The output's address, shared by the pieces of one product, which write disjoint elements.
+#[derive(Clone, Copy)]
+struct Output(*mut f32);
+
+// SAFETY: the pieces of a product write disjoint rows or columns of the output (see `matmul`).
+unsafe impl Send for Output {}
+unsafe impl Sync for Output {}
 
 /// `out[m × n] = (out if accumulate) + lhs[m × k] · rhs[k × n]`, `out` row-major.
 pub(super) fn matmul(
@@ -64,22 +115,64 @@ pub(super) fn matmul(
     if m == 0 || n == 0 {
         return;
     }
-    let parallelism = match threads {
-        Threads::Calling => gemm::Parallelism::None,
-        Threads::Pool if m * n * k >= POOL_FROM => gemm::Parallelism::Rayon(0),
-        Threads::Pool => gemm::Parallelism::None,
+    let pieces = match threads {
+        Threads::Calling => 1,
+        Threads::Pool => pieces(m, n, k),
     };
-    // SAFETY: the asserts above and in `Matrix::row_major` keep every index gemm reads or writes
-    // (row · row_stride + col · col_stride for rows < m or k, cols < k or n) inside the slices;
-    // `out` is borrowed mutably, so it aliases neither input.
+    let output = Output(out.as_mut_ptr());
+    let by_rows = m >= n;
+    let piece = |p: usize| {
+        let output = output;
+        // SAFETY: `out` holds m × n elements (asserted above) and the views' largest indices are
+        // within their slices (`Matrix::row_major`, `rows`, `cols`). Piece `p` writes rows or
+        // columns `piece_range(.., p, pieces)` of the output only, which no other piece writes,
+        // and `out` is borrowed mutably for the whole call, so nothing else reads it meanwhile.
+        unsafe {
+            if by_rows {
+                let rows = piece_range(m, p, pieces);
+                let dst = output.0.add(rows.start * n);
+                product(dst, n, accumulate, lhs.rows(rows), rhs);
+            } else {
+                let cols = piece_range(n, p, pieces);
+                let dst = output.0.add(cols.start);
+                product(dst, n, accumulate, lhs, rhs.cols(cols));
+            }
+        }
+    };
+    if pieces == 1 {
+        piece(0);
+    } else {
+        use rayon::prelude::*;
+        (0..pieces).into_par_iter().for_each(piece);
+    }
+}
+
+/// One serial gemm call: `dst[i · dst_row_stride + j] (+)= Σ lhs[i, l] · rhs[l, j]`.
+///
+/// # Safety
+/// `dst` must be valid for writes (and reads, when `accumulate`) at every such index for
+/// `i < lhs.rows`, `j < rhs.cols`, and no other thread may access those elements meanwhile.
+unsafe fn product(
+    dst: *mut f32,
+    dst_row_stride: usize,
+    accumulate: bool,
+    lhs: Matrix,
+    rhs: Matrix,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the caller's guarantee for `dst`; the views keep every index gemm reads
+    // (row · row_stride + col · col_stride for rows < m or k, cols < k or n) inside their slices.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            dst,
             1,
-            n as isize,
+            dst_row_stride as isize,
             accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
@@ -92,7 +185,52 @@ pub(super) fn matmul(
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_the_output_in_whole_tiles() {
+        for (len, pieces) in [(256, 6), (784, 6), (20, 3), (16, 1), (33, 2)] {
+            let ranges: Vec<_> = (0..pieces).map(|p| piece_range(len, p, pieces)).collect();
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges[pieces - 1].end, len);
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert_eq!(pair[0].end % PIECE_SIDE, 0, "{len} {pieces}: {ranges:?}");
+            }
+        }
+        assert_eq!(pieces(64, 256, 784), 6);
+        assert_eq!(pieces(256, 10, 784), 1);
+    }
+
+    #[test]
+    fn a_product_split_into_pieces_equals_the_product_in_one_call() {
+        // 64 × 300 · 300 × 400 in pieces of columns; its transpose-shaped twin in rows.
+        for (m, k, n) in [(64, 300, 400), (400, 300, 64)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let (lhs, rhs) = (Matrix::row_major(&a, m, k), Matrix::row_major(&b, k, n));
+            assert!(pieces(m, n, k) > 1);
+            let mut split = vec![1.0; m * n];
+            matmul(&mut split, true, lhs, rhs, Threads::Pool);
+            let mut whole = vec![1.0; m * n];
+            matmul(&mut whole, true, lhs, rhs, Threads::Calling);
+            let reference: Vec<f32> = (0..m * n)
+                .map(|ij| {
+                    let (i, j) = (ij / n, ij % n);
+                    1.0 + (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum::<f32>()
+                })
+                .collect();
+            for (s, r) in split.iter().zip(&reference) {
+                assert!((s - r).abs() <= 1e-3 * (1.0 + r.abs()), "{s} vs {r}");
+            }
+            assert_eq!(split, whole, "{m}×{k}·{k}×{n}");
+        }
     }
 }
