@@ -64,7 +64,8 @@ pub struct Report {
     /// `--burn-layers`, or a build without flex).
     pub zoo_kernels: bool,
     pub settings: BenchSettings,
-    /// The measured peak the fractions refer to; `None` in a build without flex (no `gemm`).
+    /// The measured peak; the fractions refer to its best round (a ceiling: a neighbour's load
+    /// on a shared machine only ever lowers a round). `None` in a build without flex.
     pub peak: Option<Peak>,
     /// Backends asked for but unusable here, with the reason.
     pub skipped: Vec<(BackendKind, String)>,
@@ -177,10 +178,10 @@ pub fn render(report: &Report) -> String {
     );
     if let Some(peak) = &report.peak {
         text += &format!(
-            "peak: {:.1} GFLOP/s ({:.1}-{:.1}), gemm on {}×{} f32 products, {} threads",
+            "peak: {:.1} GFLOP/s (the best round; median {:.1}, lowest {:.1}), gemm on {}×{} f32 products, {} threads",
+            peak.gflops.max,
             peak.gflops.median,
             peak.gflops.min,
-            peak.gflops.max,
             peak.size,
             peak.size,
             peak.threads
@@ -218,7 +219,7 @@ pub fn render(report: &Report) -> String {
         let roofline = |samples: f64, flops: f64| {
             let gflops = samples * flops / 1e9;
             match &report.peak {
-                Some(peak) => format!("{gflops:.1} ({:.0}%)", 100.0 * gflops / peak.gflops.median),
+                Some(peak) => format!("{gflops:.1} ({:.0}%)", 100.0 * gflops / peak.gflops.max),
                 None => format!("{gflops:.1}"),
             }
         };

@@ -206,10 +206,18 @@ impl SmallCnn {
     /// rows are images (what the ONNX export takes).
     pub fn forward_images(&self, x: Tensor<4>) -> Tensor<2> {
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        let x = x.flatten(1, 3);
-        let x = self
-            .dropout
-            .forward(self.activation.forward(self.hidden.forward(x)));
-        self.output.forward(x)
+        let x = self.hidden_layer(x.flatten(1, 3));
+        crate::sparse::dense_layer(&self.output, Inputs::Dense(x))
+    }
+
+    /// The dense hidden layer with its ReLU and dropout: on flex the zoo's fused dense kernel
+    /// (`kernels::dense`), elsewhere Burn's layers.
+    fn hidden_layer(&self, x: Tensor<2>) -> Tensor<2> {
+        #[cfg(feature = "flex")]
+        if let Some(y) = crate::kernels::dense(&self.hidden, &x, true, Some(&self.dropout)) {
+            return y;
+        }
+        self.dropout
+            .forward(self.activation.forward(self.hidden.forward(x)))
     }
 }
