@@ -44,12 +44,14 @@ def main():
     parser.add_argument(
         "--burn-layers",
         action="store_true",
-        help="run zoo-bench with --burn-layers: the CNN on flex without the zoo's kernels",
+        help="run zoo-bench with --burn-layers: the models on flex without the zoo's kernels",
     )
     args = parser.parse_args()
 
+    # No `-p`: building one package alone unifies Burn's features differently from the
+    # workspace's `cargo test`, and rebuilds Burn.
     zoo = [args.zoo_bench] if args.zoo_bench else [
-        "cargo", "run", "--release", "--quiet", "-p", "burn-zoo-apps", "--bin", "zoo-bench", "--"
+        "cargo", "run", "--release", "--quiet", "--bin", "zoo-bench", "--"
     ]
     timing = ["--rounds", str(args.rounds), "--round-seconds", str(args.round_seconds)]
     zoo_options = ["--burn-layers"] if args.burn_layers else []
@@ -58,10 +60,13 @@ def main():
 
     burn, torch = {}, {}
     threads = None
+    peaks = []
     for sitting in range(args.sittings):
         print(f"sitting {sitting + 1}/{args.sittings}", file=sys.stderr)
         report = run_json(zoo + backends + cases + timing + zoo_options + ["--json"])
         threads = report["threads"]
+        if report.get("peak"):
+            peaks.append(report["peak"]["gflops"]["max"])
         for r in report["results"]:
             burn.setdefault((r["case"], r["backend"]), []).append(r)
         reference = run_json(
@@ -86,19 +91,38 @@ def main():
             row[kind] = median(results, kind)
             row[f"torch_{kind}"] = median(reference, kind)
             row[f"{kind}_ratio"] = row[kind] / row[f"torch_{kind}"]
+            # The roofline: both frameworks run the same model, so the same operations per sample.
+            flops = results[0]["flops_per_sample"][kind]
+            row[f"{kind}_gflops"] = row[kind] * flops / 1e9
+            row[f"torch_{kind}_gflops"] = row[f"torch_{kind}"] * flops / 1e9
         rows.append(row)
+    # The measured peak: the best round of any sitting (a ceiling; load only lowers a round).
+    peak = max(peaks) if peaks else None
+
+    def roofline(gflops):
+        return f"{gflops:,.1f} ({100 * gflops / peak:.0f}%)" if peak else f"{gflops:,.1f}"
 
     title = f"samples/s, median of {args.sittings} sittings; {framework}, {threads} threads"
+    if peak:
+        title += f"; GFLOP/s (fraction of the measured peak, {peak:.1f} GFLOP/s)"
     if args.markdown:
         print(f"<!-- {title} -->")
-        print("| model | backend | train | PyTorch train | ratio | inference | PyTorch inference | ratio |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        print(
+            "| model | backend | train | GFLOP/s (peak) | PyTorch train | PyTorch GFLOP/s (peak) | ratio "
+            "| inference | GFLOP/s (peak) | PyTorch inference | PyTorch GFLOP/s (peak) | ratio |"
+        )
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(
-                f"| {r['case']} | {r['backend']} | {r['train']:,.0f} | {r['torch_train']:,.0f} "
-                f"| {r['train_ratio']:.2f}x | {r['inference']:,.0f} | {r['torch_inference']:,.0f} "
-                f"| {r['inference_ratio']:.2f}x |"
-            )
+            cells = [r["case"], r["backend"]]
+            for kind in ("train", "inference"):
+                cells += [
+                    f"{r[kind]:,.0f}",
+                    roofline(r[f"{kind}_gflops"]),
+                    f"{r[f'torch_{kind}']:,.0f}",
+                    roofline(r[f"torch_{kind}_gflops"]),
+                    f"{r[f'{kind}_ratio']:.2f}x",
+                ]
+            print("| " + " | ".join(cells) + " |")
         return
     print(title)
     print(f"{'case':<16} {'backend':<8} {'train':>10} {'torch':>10} {'ratio':>6} {'infer':>11} {'torch':>11} {'ratio':>6}")
