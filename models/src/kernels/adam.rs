@@ -153,3 +153,35 @@ fn update(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_gives_the_same_bits_on_one_thread_and_on_two() {
+        // 300,000 elements: enough for the step to run on the pool.
+        let n = 300_000;
+        let values = |k: f32| (0..n).map(|i| (i as f32 * k).sin()).collect::<Vec<f32>>();
+        let hyper = AdamStep {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            time: 3,
+            learning_rate: 1e-2,
+        };
+        let run = |threads| {
+            let (mut param, grad, mut m1) = (values(0.1), values(0.7), values(0.3));
+            let mut m2: Vec<f32> = values(0.5).iter().map(|v| v.abs()).collect();
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| step(&mut param, &grad, &mut m1, &mut m2, hyper, false));
+            (param, m1, m2)
+        };
+        let (one, two) = (run(1), run(2));
+        assert_ne!(one.0, values(0.1), "the step moved the parameters");
+        assert_eq!(one, two);
+    }
+}

@@ -143,4 +143,23 @@ mod tests {
             "the step moved the weights"
         );
     }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn the_fused_step_on_flex_follows_burns_adam_on_ndarray() {
+        let flex = BackendKind::Flex.device().unwrap().autodiff();
+        let ndarray = BackendKind::Ndarray.device().unwrap().autodiff();
+        flex.seed(4);
+        let on_flex = LinearConfig::new(7, 5).init(&flex);
+        let mut on_ndarray = on_flex.clone().fork(&ndarray);
+        let (mut fused, mut burn) = (zoo_adam(), burn_adam());
+        let mut on_flex = on_flex;
+        for k in 0..4 {
+            on_flex = step(&mut fused, on_flex, k);
+            on_ndarray = step(&mut burn, on_ndarray, k);
+        }
+        for (a, b) in weights(&on_flex).iter().zip(weights(&on_ndarray)) {
+            assert!((a - b).abs() <= 1e-5, "{a} on flex, {b} on ndarray");
+        }
+    }
 }
