@@ -60,8 +60,8 @@ pub struct BackendResult {
 pub struct Report {
     /// Threads of the CPU backends' pool (`RAYON_NUM_THREADS` sets it).
     pub threads: usize,
-    /// Whether the models ran on flex with the zoo's kernels (`false`: Burn's own layers,
-    /// `--burn-layers`, or a build without flex).
+    /// Whether the models ran on flex with the zoo's kernels (`false`: Burn's own layers, by
+    /// `--burn-layers` or `BURN_ZOO_KERNELS=off`, or a build without flex).
     pub zoo_kernels: bool,
     pub settings: BenchSettings,
     /// The measured peak; the fractions refer to its best round (a ceiling: a neighbour's load
@@ -92,8 +92,16 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
         .into_iter()
         .filter(|c| cli.cases.is_empty() || cli.cases.iter().any(|n| n == c.case.name))
         .collect();
+    // Off with --burn-layers, or for the whole process with BURN_ZOO_KERNELS=off.
     #[cfg(feature = "flex")]
-    zoo_models::kernels::set_enabled(!cli.burn_layers);
+    let zoo_kernels = {
+        if cli.burn_layers {
+            zoo_models::kernels::set_enabled(false);
+        }
+        zoo_models::kernels::enabled()
+    };
+    #[cfg(not(feature = "flex"))]
+    let zoo_kernels = false;
     let settings = BenchSettings {
         warmup_steps: cli.warmup_steps,
         rounds: cli.rounds,
@@ -118,7 +126,7 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
     if cli.peak {
         return Ok(Report {
             threads: rayon::current_num_threads(),
-            zoo_kernels: cfg!(feature = "flex") && !cli.burn_layers,
+            zoo_kernels,
             settings,
             peak,
             skipped: Vec::new(),
@@ -155,7 +163,7 @@ pub fn bench(cli: &Cli) -> anyhow::Result<Report> {
     }
     Ok(Report {
         threads: rayon::current_num_threads(),
-        zoo_kernels: cfg!(feature = "flex") && !cli.burn_layers,
+        zoo_kernels,
         settings,
         peak,
         skipped,

@@ -110,6 +110,30 @@ fn zoo_bench_can_measure_burns_own_layers_instead_of_the_kernels() {
 }
 
 #[test]
+fn the_environment_switches_the_kernels_off_for_the_whole_process() {
+    let output = Command::new(env!("CARGO_BIN_EXE_zoo-bench"))
+        .args(["--backend", "flex", "--case", "mlp-mnist", "--rounds", "1"])
+        .args([
+            "--round-seconds",
+            "0",
+            "--warmup-steps",
+            "0",
+            "--peak-size",
+            "64",
+        ])
+        .env("BURN_ZOO_KERNELS", "off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    // Without the variable the same command runs the kernels (`zoo_bench_prints_a_table`).
+    assert!(
+        stdout.contains("kernels on flex: Burn's layers"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn zoo_bench_prints_a_table() {
     let output = zoo_bench(&[
         "--backend",

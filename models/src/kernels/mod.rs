@@ -30,6 +30,7 @@ mod matrix;
 mod pool;
 mod sparse;
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::flex::FlexTensor;
@@ -86,10 +87,19 @@ pub trait ZooKernels: Backend {
 /// showed costing more than passes of this size take.
 const ELEMENTWISE_POOL_FROM: usize = 1 << 16;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// The environment variable that switches the kernels off for a whole process, any zoo binary
+/// (`BURN_ZOO_KERNELS=off`; any other value leaves them on): to measure what they bring, or to
+/// rule them out when a result looks wrong.
+pub const SWITCH_VARIABLE: &str = "BURN_ZOO_KERNELS";
 
-/// Switches the kernels on (the default) or off for the whole process; off, the CNN runs Burn's
-/// own layers on flex too. `zoo-bench --burn-layers` measures what the kernels bring this way.
+/// Read from the environment once, at the first kernel call.
+static ENABLED: LazyLock<AtomicBool> = LazyLock::new(|| {
+    AtomicBool::new(std::env::var_os(SWITCH_VARIABLE).is_none_or(|value| value != "off"))
+});
+
+/// Switches the kernels on (the default, unless [`SWITCH_VARIABLE`] says off) or off for the
+/// whole process; off, every model runs Burn's own layers and Adam on flex too.
+/// `zoo-bench --burn-layers` measures what the kernels bring this way.
 pub fn set_enabled(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
 }
