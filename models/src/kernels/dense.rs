@@ -4,10 +4,11 @@
 //! Burn runs the layer as a product, a broadcast bias add, a ReLU, and in training a Bernoulli
 //! mask drawn element by element, a product with it and a scaling: a pass over memory and an
 //! allocation each, and the profile of the MLP's training step had the mask's generator alone at
-//! a fifth of the step (README, "Performance"). Here the product accumulates onto the bias, and
+//! a seventh of the step (README, "Performance"). Here the product accumulates onto the bias, and
 //! one pass applies ReLU and dropout and records one byte per output saying whether its gradient
-//! passes. The backward pass turns the output gradient into the pre-activation gradient and the
-//! bias gradient in one pass, then two products give the weight and the input gradients.
+//! passes. The backward pass gates the output gradient by those bytes (the pre-activation
+//! gradient) and sums it per output (the bias gradient), then two products give the weight and
+//! the input gradients.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

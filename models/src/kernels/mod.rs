@@ -166,7 +166,7 @@ fn dropout_seed(device: &Device) -> u64 {
     let draws = Tensor::<1>::random([3], Distribution::Default, device)
         .into_data()
         .try_to_vec::<f32>()
-        .unwrap_or_default();
+        .expect("a float tensor reads back as f32");
     draws.iter().fold(0, |seed, draw| {
         seed.rotate_left(23) ^ u64::from(draw.to_bits())
     })
