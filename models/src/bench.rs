@@ -215,7 +215,9 @@ pub fn measure_peak(size: usize, settings: &BenchSettings) -> Result<Peak> {
 }
 
 /// The theoretical peak of `cores` cores of this CPU: the clock from `/proc/cpuinfo` (Linux;
-/// in a virtual machine, what the host reports), the vector width from the CPU's features.
+/// in a virtual machine, what the host reports; often the nominal clock, below what turbo
+/// reaches, so measured products can pass this figure), the vector width from the CPU's
+/// features.
 pub fn theoretical_peak(cores: usize) -> Option<TheoreticalPeak> {
     let lanes = vector_lanes()?;
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
