@@ -10,6 +10,8 @@
 //! gradient) and sums it per output (the bias gradient), then two products give the weight and
 //! the input gradients.
 
+use std::borrow::Cow;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -191,25 +193,7 @@ pub fn backward(
         shape.rows * shape.outputs,
         "dense: gradient size"
     );
-    let pre_activation: std::borrow::Cow<[f32]> = match passes {
-        None => grad_out.into(),
-        Some(passes) => {
-            let gate = |(&g, &pass): (&f32, &u8)| if pass == 1 { g * scale } else { 0.0 };
-            let gated: Vec<f32> = if grad_out.len() >= super::ELEMENTWISE_POOL_FROM {
-                grad_out.par_iter().zip(passes).map(gate).collect()
-            } else {
-                grad_out.iter().zip(passes).map(gate).collect()
-            };
-            gated.into()
-        }
-    };
-    // Row by row in order, so the sum is the same whatever the number of threads.
-    let mut bias = vec![0.0; shape.outputs];
-    if shape.outputs > 0 {
-        for row in pre_activation.chunks_exact(shape.outputs) {
-            bias.iter_mut().zip(row).for_each(|(b, g)| *b += g);
-        }
-    }
+    let (pre_activation, bias) = gate_and_sum(grad_out, passes, scale, shape.outputs);
     // weight_grad[I × O] = xᵀ[I × N] · pre_activation[N × O]
     let mut weight_grad = vec![0.0; shape.inputs * shape.outputs];
     matmul(
@@ -236,6 +220,76 @@ pub fn backward(
         weight: weight_grad,
         bias,
     }
+}
+
+/// Rows whose bias-gradient partial sum is formed together. The partial sums are then added in
+/// order, so the bias gradient is the same on any number of threads.
+const ROWS_PER_PARTIAL: usize = 64;
+
+/// In one pass over the output gradient: the pre-activation gradient (the output gradient
+/// where `passes` lets it through, times `scale`; the output gradient itself without `passes`)
+/// and its sum over rows, the bias gradient.
+fn gate_and_sum<'a>(
+    grad_out: &'a [f32],
+    passes: Option<&[u8]>,
+    scale: f32,
+    outputs: usize,
+) -> (Cow<'a, [f32]>, Vec<f32>) {
+    if outputs == 0 {
+        return (grad_out.into(), Vec::new());
+    }
+    let block = ROWS_PER_PARTIAL * outputs;
+    let in_pool = grad_out.len() >= super::ELEMENTWISE_POOL_FROM;
+    let (gated, partials): (Cow<[f32]>, Vec<Vec<f32>>) = match passes {
+        None => {
+            let sum = |grad: &[f32]| row_sums(grad, outputs);
+            let partials = if in_pool {
+                grad_out.par_chunks(block).map(sum).collect()
+            } else {
+                grad_out.chunks(block).map(sum).collect()
+            };
+            (Cow::Borrowed(grad_out), partials)
+        }
+        Some(passes) => {
+            let mut gated = vec![0.0; grad_out.len()];
+            let gate = |((grad, passes), gated): ((&[f32], &[u8]), &mut [f32])| {
+                for ((out, &g), &pass) in gated.iter_mut().zip(grad).zip(passes) {
+                    *out = if pass == 1 { g * scale } else { 0.0 };
+                }
+                row_sums(gated, outputs)
+            };
+            let partials = if in_pool {
+                grad_out
+                    .par_chunks(block)
+                    .zip(passes.par_chunks(block))
+                    .zip(gated.par_chunks_mut(block))
+                    .map(gate)
+                    .collect()
+            } else {
+                grad_out
+                    .chunks(block)
+                    .zip(passes.chunks(block))
+                    .zip(gated.chunks_mut(block))
+                    .map(gate)
+                    .collect()
+            };
+            (Cow::Owned(gated), partials)
+        }
+    };
+    let mut bias = vec![0.0; outputs];
+    for partial in partials {
+        bias.iter_mut().zip(partial).for_each(|(b, p)| *b += p);
+    }
+    (gated, bias)
+}
+
+/// The sum of the rows of a row-major block `outputs` wide, row by row in order.
+fn row_sums(block: &[f32], outputs: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; outputs];
+    for row in block.chunks_exact(outputs) {
+        sums.iter_mut().zip(row).for_each(|(s, g)| *s += g);
+    }
+    sums
 }
 
 #[cfg(test)]
@@ -351,6 +405,40 @@ mod tests {
                 .install(|| forward(&x, &w, &b, shape, epilogue, true))
         };
         assert_eq!(run(1), run(2));
+    }
+
+    #[test]
+    fn the_backward_pass_on_the_pool_gives_the_bits_of_one_thread() {
+        // 300 rows × 300 outputs: five blocks of partial bias sums, gated on the pool.
+        let shape = DenseShape {
+            rows: 300,
+            inputs: 3,
+            outputs: 300,
+        };
+        let x: Vec<f32> = (0..900).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..900).map(|i| (i as f32 * 0.11).cos()).collect();
+        let grad_out: Vec<f32> = (0..90_000).map(|i| (i as f32 * 0.013).sin()).collect();
+        let passes: Vec<u8> = (0..90_000).map(|i| (i % 3 != 0) as u8).collect();
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let g = backward(&x, &w, &grad_out, Some(&passes), 1.25, shape, true);
+                    (g.input, g.weight, g.bias)
+                })
+        };
+        let (one, two) = (run(1), run(2));
+        assert_eq!(one, two);
+        for (o, &bias) in one.2.iter().enumerate() {
+            let expected: f32 = (0..300)
+                .map(|r| r * 300 + o)
+                .filter(|&k| passes[k] == 1)
+                .map(|k| grad_out[k] * 1.25)
+                .sum();
+            assert!((bias - expected).abs() <= 1e-4 * (1.0 + expected.abs()));
+        }
     }
 
     #[test]
