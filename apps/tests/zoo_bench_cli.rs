@@ -194,6 +194,10 @@ fn zoo_bench_measures_the_peak_of_the_matrix_product() {
         0,
         "only the peak"
     );
-    let zero = zoo_bench(&["--peak", "--peak-size", "0"]);
-    assert_eq!(zero.status.code(), Some(1));
+    for size in ["0", "100000"] {
+        let refused = zoo_bench(&["--peak", "--peak-size", size]);
+        assert_eq!(refused.status.code(), Some(1), "--peak-size {size}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("between 1 and 8192"), "{stderr}");
+    }
 }
