@@ -156,6 +156,7 @@ fn update(
 
 #[cfg(test)]
 mod tests {
+    use super::super::in_threads;
     use super::*;
 
     #[test]
@@ -173,11 +174,9 @@ mod tests {
         let run = |threads| {
             let (mut param, grad, mut m1) = (values(0.1), values(0.7), values(0.3));
             let mut m2: Vec<f32> = values(0.5).iter().map(|v| v.abs()).collect();
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| step(&mut param, &grad, &mut m1, &mut m2, hyper, false));
+            in_threads(threads, || {
+                step(&mut param, &grad, &mut m1, &mut m2, hyper, false)
+            });
             (param, m1, m2)
         };
         let (one, two) = (run(1), run(2));

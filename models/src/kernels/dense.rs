@@ -294,6 +294,7 @@ fn row_sums(block: &[f32], outputs: usize) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::in_threads;
     use super::*;
 
     const SHAPE: DenseShape = DenseShape {
@@ -318,28 +319,15 @@ mod tests {
             probability: 0.25,
             seed,
         };
-        let (plain, _) = forward(
-            &x,
-            &w,
-            &b,
-            SHAPE,
-            Epilogue {
+        let run = |dropout| {
+            let epilogue = Epilogue {
                 relu: false,
-                dropout: None,
-            },
-            true,
-        );
-        let (dropped, passes) = forward(
-            &x,
-            &w,
-            &b,
-            SHAPE,
-            Epilogue {
-                relu: false,
-                dropout: Some(draw(3)),
-            },
-            true,
-        );
+                dropout,
+            };
+            forward(&x, &w, &b, SHAPE, epilogue, true)
+        };
+        let (plain, _) = run(None);
+        let (dropped, passes) = run(Some(draw(3)));
         let passes = passes.unwrap();
         for ((&p, &d), &pass) in plain.iter().zip(&dropped).zip(&passes) {
             let expected = if pass == 1 { p * draw(3).scale() } else { 0.0 };
@@ -347,35 +335,9 @@ mod tests {
         }
         let kept = passes.iter().filter(|&&p| p == 1).count() as f64 / passes.len() as f64;
         assert!((0.6..0.9).contains(&kept), "kept {kept}");
-        let in_one_thread = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap()
-            .install(|| {
-                forward(
-                    &x,
-                    &w,
-                    &b,
-                    SHAPE,
-                    Epilogue {
-                        relu: false,
-                        dropout: Some(draw(3)),
-                    },
-                    true,
-                )
-            });
+        let in_one_thread = in_threads(1, || run(Some(draw(3))));
         assert_eq!(in_one_thread, (dropped.clone(), Some(passes.clone())));
-        let (other, _) = forward(
-            &x,
-            &w,
-            &b,
-            SHAPE,
-            Epilogue {
-                relu: false,
-                dropout: Some(draw(4)),
-            },
-            true,
-        );
+        let (other, _) = run(Some(draw(4)));
         assert_ne!(other, dropped);
     }
 
@@ -397,13 +359,7 @@ mod tests {
                 seed: 11,
             }),
         };
-        let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| forward(&x, &w, &b, shape, epilogue, true))
-        };
+        let run = |threads| in_threads(threads, || forward(&x, &w, &b, shape, epilogue, true));
         assert_eq!(run(1), run(2));
     }
 
@@ -420,14 +376,10 @@ mod tests {
         let grad_out: Vec<f32> = (0..90_000).map(|i| (i as f32 * 0.013).sin()).collect();
         let passes: Vec<u8> = (0..90_000).map(|i| (i % 3 != 0) as u8).collect();
         let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| {
-                    let g = backward(&x, &w, &grad_out, Some(&passes), 1.25, shape, true);
-                    (g.input, g.weight, g.bias)
-                })
+            in_threads(threads, || {
+                let g = backward(&x, &w, &grad_out, Some(&passes), 1.25, shape, true);
+                (g.input, g.weight, g.bias)
+            })
         };
         let (one, two) = (run(1), run(2));
         assert_eq!(one, two);

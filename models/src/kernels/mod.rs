@@ -92,6 +92,16 @@ const ELEMENTWISE_POOL_FROM: usize = 1 << 16;
 /// rule them out when a result looks wrong.
 pub const SWITCH_VARIABLE: &str = "BURN_ZOO_KERNELS";
 
+/// `work` run in a pool of `threads` threads: the kernels' tests compare one thread with two.
+#[cfg(test)]
+fn in_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(work)
+}
+
 /// Read from the environment once, at the first kernel call.
 static ENABLED: LazyLock<AtomicBool> = LazyLock::new(|| {
     AtomicBool::new(std::env::var_os(SWITCH_VARIABLE).is_none_or(|value| value != "off"))
