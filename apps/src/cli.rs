@@ -13,7 +13,7 @@ use zoo_models::train::{ConvergenceConfig, EarlyStoppingConfig, FitConfig, Optim
 pub use crate::files::{absolute, data_dir};
 use crate::preprocessing::Preprocessing;
 pub use crate::resume::parse;
-use crate::resume::{self, CHECKPOINTS_DIR, INTERRUPTED};
+use crate::resume::{self, CHECKPOINT_INTERVAL_SECONDS, CHECKPOINTS_DIR, INTERRUPTED};
 use crate::saved::SavedModel;
 
 /// `--backend` (with `--remote` and `--remote-device`) and `--seed`.
@@ -338,9 +338,10 @@ impl TrainArgs {
             .unwrap_or_else(|| PathBuf::from(format!("runs/{app}-{model}")))
     }
 
-    /// `config` writing checkpoints into `out`'s checkpoints folder, resuming from them with
-    /// --resume. A new run first removes the checkpoints of an earlier run in `out`, and records
-    /// its arguments for a later --resume.
+    /// `config` writing checkpoints into `out`'s checkpoints folder, at most one every
+    /// [`CHECKPOINT_INTERVAL_SECONDS`], resuming from them with --resume. A new run first
+    /// removes the checkpoints of an earlier run in `out`, and records its arguments for a
+    /// later --resume.
     pub fn checkpointing(&self, config: FitConfig, out: &Path) -> anyhow::Result<FitConfig> {
         let dir = out.join(CHECKPOINTS_DIR);
         if self.resume.is_none() && dir.exists() {
@@ -350,6 +351,7 @@ impl TrainArgs {
         resume::record_arguments(&dir)?;
         Ok(FitConfig {
             checkpoints: Some(dir),
+            checkpoint_interval: Some(CHECKPOINT_INTERVAL_SECONDS),
             resume: self.resume.is_some(),
             ..config
         })

@@ -20,6 +20,10 @@ pub const INTERRUPTED: u8 = 130;
 
 /// The checkpoints of a training run, in its `--out` folder.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The apps' training writes a checkpoint at most this often (and always after the first and
+/// the last epoch, and on Ctrl-C): a kill loses at most this much work, and writing large
+/// L-BFGS checkpoints no longer takes longer than training (README, "Checkpoints and resume").
+pub const CHECKPOINT_INTERVAL_SECONDS: f64 = 30.0;
 /// The arguments the run was started with, in its checkpoints folder.
 pub const COMMAND_FILE: &str = "command.json";
 

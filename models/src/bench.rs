@@ -25,7 +25,7 @@ use crate::logistic::LogisticRegressionConfig;
 use crate::mlp::MlpConfig;
 use crate::model::ModelConfig;
 use crate::task::Task;
-use crate::train::{OptimizerConfig, step};
+use crate::train::{OptimizerConfig, lazy_sparse_updates, step};
 
 /// One model configuration to time, with the batch sizes its app trains with.
 #[derive(Clone, Debug)]
@@ -353,9 +353,9 @@ pub fn measure(
     let train_indices: Vec<usize> = (0..bench.train_batch).collect();
 
     let mut trainable = model.clone().train();
-    let mut optimizer = OptimizerConfig::adam()
-        .init()
-        .expect("a mini-batch optimizer");
+    let adam = OptimizerConfig::adam();
+    let lazy_sparse = lazy_sparse_updates(&adam, 0.0);
+    let mut optimizer = adam.init().expect("a mini-batch optimizer");
     let mut train_step = || -> Result<usize> {
         let batch = train_data.batch(&train_indices, &trainable.device());
         let outcome;
@@ -366,6 +366,7 @@ pub fn measure(
             batch,
             bench.learning_rate,
             0.0,
+            lazy_sparse,
         );
         // Reading the loss waits for the device, so the time covers the whole step.
         let loss = outcome.loss.into_scalar::<f32>();

@@ -153,9 +153,11 @@ fn linear_regression_converges_to_least_squares_on_an_ill_conditioned_table() {
         (r2 - exact).abs() < 0.005,
         "gradient descent {r2}, least squares {exact}"
     );
+    // Converged (a small gradient, or a loss that stopped falling), not out of budget.
     let history = read_json(&out.join("history.json"));
-    assert_eq!(
-        history["stop"]["reason"], "converged",
+    let reason = history["stop"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        ["gradient_converged", "converged"].contains(&reason),
         "{}",
         history["stop"]
     );

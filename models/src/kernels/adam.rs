@@ -34,28 +34,7 @@ pub fn step(
         grad.len() == n && moment_1.len() == n && moment_2.len() == n,
         "adam: the parameter, its gradient and its moments differ in size"
     );
-    let AdamStep {
-        beta_1,
-        beta_2,
-        epsilon,
-        ..
-    } = hyper;
-    let (factor_1, factor_2) = (1.0 - beta_1, 1.0 - beta_2);
-    let time = hyper.time as i32;
-    let bias_correction_2_sqrt = (1.0 - beta_2.powi(time)).sqrt();
-    let combined_factor = bias_correction_2_sqrt / (1.0 - beta_1.powi(time));
-    let denominator_epsilon = epsilon * bias_correction_2_sqrt;
-    let learning_rate = hyper.learning_rate as f32;
-    let factors = Factors {
-        beta_1,
-        beta_2,
-        factor_1,
-        factor_2,
-        combined_factor,
-        denominator_epsilon,
-        learning_rate,
-        first_step,
-    };
+    let factors = Factors::of(hyper, first_step);
     let update = |param: &mut [f32], grad: &[f32], moment_1: &mut [f32], moment_2: &mut [f32]| {
         update_widest(param, grad, moment_1, moment_2, &factors)
     };
@@ -71,6 +50,41 @@ pub fn step(
         .for_each(|(((param, grad), moment_1), moment_2)| update(param, grad, moment_1, moment_2));
 }
 
+/// [`step`] on some rows only (lazy Adam, `super::row_sparse`): row `rows[i]` of `param` and of
+/// the moments, rows of `width` values, takes the step from row `i` of `grads`; the other rows
+/// are left as they are.
+#[allow(clippy::too_many_arguments)]
+pub fn step_rows(
+    param: &mut [f32],
+    rows: &[usize],
+    grads: &[f32],
+    width: usize,
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    hyper: AdamStep,
+    first_step: bool,
+) {
+    let n = param.len();
+    assert!(
+        moment_1.len() == n
+            && moment_2.len() == n
+            && grads.len() == rows.len() * width
+            && rows.iter().all(|&r| (r + 1) * width <= n),
+        "adam: the rows do not fit the parameter and its moments"
+    );
+    let factors = Factors::of(hyper, first_step);
+    for (&r, grad) in rows.iter().zip(grads.chunks_exact(width)) {
+        let row = r * width..(r + 1) * width;
+        update_widest(
+            &mut param[row.clone()],
+            grad,
+            &mut moment_1[row.clone()],
+            &mut moment_2[row],
+            &factors,
+        );
+    }
+}
+
 /// The step's constants, computed once per tensor.
 struct Factors {
     beta_1: f32,
@@ -81,6 +95,29 @@ struct Factors {
     denominator_epsilon: f32,
     learning_rate: f32,
     first_step: bool,
+}
+
+impl Factors {
+    fn of(hyper: AdamStep, first_step: bool) -> Self {
+        let AdamStep {
+            beta_1,
+            beta_2,
+            epsilon,
+            ..
+        } = hyper;
+        let time = hyper.time as i32;
+        let bias_correction_2_sqrt = (1.0 - beta_2.powi(time)).sqrt();
+        Factors {
+            beta_1,
+            beta_2,
+            factor_1: 1.0 - beta_1,
+            factor_2: 1.0 - beta_2,
+            combined_factor: bias_correction_2_sqrt / (1.0 - beta_1.powi(time)),
+            denominator_epsilon: epsilon * bias_correction_2_sqrt,
+            learning_rate: hyper.learning_rate as f32,
+            first_step,
+        }
+    }
 }
 
 /// [`update`] compiled for the widest vectors this CPU has. The crate is compiled for the

@@ -20,6 +20,7 @@ use super::ZooKernels;
 use super::conv_block::{self, BlockShape};
 use super::dense::{self, DenseShape, DropoutDraw, Epilogue};
 use super::pool;
+use super::row_sparse::{self, RowGradient};
 use super::sparse::{self, Entries};
 
 /// The tensor's f32 elements in row-major order, borrowed when it is already laid out so (a
@@ -268,9 +269,16 @@ impl Backward<Flex, 1> for SparseProductBackward {
         };
         let state = ops.state;
         let [d_input, d_output] = state.weight_dims;
-        let grad =
-            sparse::weight_gradient(&elements(&grad_out), d_input, d_output, &state.entries());
-        grads.register::<Flex>(weight_node.id, flex_tensor(grad, state.weight_dims));
+        let grad_out = elements(&grad_out);
+        let grad = if row_sparse::wanted() {
+            let (rows, values) =
+                sparse::weight_gradient_rows(&grad_out, d_output, &state.entries());
+            row_sparse::register(RowGradient { rows, values }, state.weight_dims)
+        } else {
+            let grad = sparse::weight_gradient(&grad_out, d_input, d_output, &state.entries());
+            flex_tensor(grad, state.weight_dims)
+        };
+        grads.register::<Flex>(weight_node.id, grad);
     }
 }
 

@@ -15,7 +15,8 @@
 //!   TF-IDF logistic regression slower than the dense product it replaced.
 //!
 //! - [`adam_step`]: the Adam step in one pass per parameter tensor (moments, bias correction,
-//!   update) instead of Burn's chain of whole-tensor operations.
+//!   update) instead of Burn's chain of whole-tensor operations; [`adam_step_rows`] the same on
+//!   the rows of a sparse layer's weight that a batch touches (lazy Adam, [`row_sparse_updates`]).
 //!
 //! They return `None` when they do not apply (not flex, not f32, another kind of convolution,
 //! a plane smaller than 2×2, or the kernels switched off with [`set_enabled`]), and the caller
@@ -28,6 +29,7 @@ mod dense;
 mod flex;
 mod matrix;
 mod pool;
+mod row_sparse;
 mod sparse;
 
 use std::sync::LazyLock;
@@ -273,6 +275,56 @@ pub fn adam_step<const D: usize>(
     adam::step(
         param.storage_mut(),
         &flex::elements(&grad),
+        moment_1.storage_mut(),
+        moment_2.storage_mut(),
+        AdamStep { time, ..hyper },
+        first_step,
+    );
+    let tensor = |t: FlexTensor| Tensor::from_primitive::<Flex>(t);
+    (
+        tensor(param),
+        AdaptiveMomentumState::new(time, tensor(moment_1), tensor(moment_2)),
+    )
+}
+
+pub use row_sparse::{RowGradient, updates as row_sparse_updates};
+
+/// The row-sparse gradient `grad` stands for (see [`row_sparse_updates`]), taken: the caller
+/// must apply it with [`adam_step_rows`].
+pub fn take_row_gradient<const D: usize>(grad: &Tensor<D>) -> Option<RowGradient> {
+    let grad = grad.clone().try_into_primitive::<Flex>().ok()?;
+    row_sparse::take(&grad)
+}
+
+/// One lazy Adam step of `param` (`[rows, width]`, on flex, as its moments): the rows of
+/// `gradient` take [`adam_step`]'s step, the others keep their weights and moments.
+pub fn adam_step_rows<const D: usize>(
+    param: Tensor<D>,
+    gradient: RowGradient,
+    momentum: Option<AdaptiveMomentumState<D>>,
+    hyper: AdamStep,
+) -> (Tensor<D>, AdaptiveMomentumState<D>) {
+    let shape = param.shape();
+    let width = param.dims()[D - 1];
+    let flex = |t: Tensor<D>| {
+        t.try_into_primitive::<Flex>()
+            .expect("row-sparse gradients come from flex, for weights on flex")
+    };
+    let param = flex(param);
+    let first_step = momentum.is_none();
+    let (time, moment_1, moment_2) = match momentum {
+        Some(m) => (m.time + 1, flex(m.moment_1), flex(m.moment_2)),
+        None => {
+            let zeros = || FlexTensor::zeros(shape.clone(), DType::F32);
+            (1, zeros(), zeros())
+        }
+    };
+    let [mut param, mut moment_1, mut moment_2] = [param, moment_1, moment_2].map(exclusive);
+    adam::step_rows(
+        param.storage_mut(),
+        &gradient.rows,
+        &gradient.values,
+        width,
         moment_1.storage_mut(),
         moment_2.storage_mut(),
         AdamStep { time, ..hyper },

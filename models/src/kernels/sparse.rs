@@ -94,6 +94,34 @@ pub fn weight_gradient(
     grad
 }
 
+/// The nonzero rows of [`weight_gradient`]: the columns the entries touch, increasing, and the
+/// gradient's row of each (`[columns, d_output]`), summed in the order of the stored values as
+/// [`weight_gradient`] sums it, so the values are the same to the bit.
+pub fn weight_gradient_rows(
+    grad_out: &[f32],
+    d_output: usize,
+    entries: &Entries,
+) -> (Vec<usize>, Vec<f32>) {
+    let mut order: Vec<usize> = (0..entries.values.len()).collect();
+    // Stable: a column's entries stay in their order.
+    order.sort_by_key(|&k| entries.columns[k]);
+    let (mut columns, mut grads) = (Vec::new(), Vec::new());
+    for k in order {
+        let (c, r) = (entries.columns[k], entries.rows[k]);
+        if columns.last() != Some(&c) {
+            columns.push(c);
+            grads.resize(grads.len() + d_output, 0.0);
+        }
+        let start = grads.len() - d_output;
+        add_scaled(
+            &mut grads[start..],
+            entries.values[k],
+            &grad_out[r * d_output..(r + 1) * d_output],
+        );
+    }
+    (columns, grads)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +142,16 @@ mod tests {
         let grad = weight_gradient(&grad_out, 3, 2, &entries);
         // Column 0: 2·[1, 0]; column 1: (0.5 + 1.5)·[0, 1]; column 2: −[1, 0].
         assert_eq!(grad, [2.0, 0.0, 0.0, 2.0, -1.0, 0.0]);
+        // The same rows, without the zeros.
+        let (columns, rows) = weight_gradient_rows(&grad_out, 2, &entries);
+        assert_eq!(columns, [0, 1, 2]);
+        assert_eq!(rows, grad);
+        let only_row_2 = Entries {
+            rows: &[2, 2],
+            columns: &[2, 2],
+            values: &[0.5, 0.25],
+        };
+        let (columns, rows) = weight_gradient_rows(&grad_out, 2, &only_row_2);
+        assert_eq!((columns, rows), (vec![2], vec![0.0, 0.75]));
     }
 }

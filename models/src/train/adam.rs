@@ -1,5 +1,6 @@
 //! Adam as Burn's `Adam` computes it, its step on flex fused into one pass per parameter tensor
-//! (`kernels::adam_step`) where the kernels apply, and Burn's own step everywhere else. Its
+//! (`kernels::adam_step`) where the kernels apply, lazily on the rows a batch touches for a
+//! sparse layer's weight (`kernels::row_sparse_updates`), and Burn's own step everywhere else. Its
 //! state is Burn's `AdamState`, so checkpoints are the same either way and resume across
 //! versions and backends.
 
@@ -37,7 +38,7 @@ impl Optimizer for Adam {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         #[cfg(feature = "flex")]
-        if crate::kernels::adam_applies(&tensor, &grad, state.as_ref().map(|s| &s.momentum)) {
+        {
             let (beta_1, beta_2, epsilon) = self.hyper;
             let hyper = crate::kernels::AdamStep {
                 beta_1,
@@ -46,9 +47,18 @@ impl Optimizer for Adam {
                 time: 0,
                 learning_rate,
             };
-            let (tensor, momentum) =
-                crate::kernels::adam_step(tensor, grad, state.map(|s| s.momentum), hyper);
-            return (tensor, Some(AdamState::new(momentum)));
+            // A sparse layer's weight inside `kernels::row_sparse_updates`: lazy Adam.
+            if let Some(rows) = crate::kernels::take_row_gradient(&grad) {
+                let momentum = state.map(|s| s.momentum);
+                let (tensor, momentum) =
+                    crate::kernels::adam_step_rows(tensor, rows, momentum, hyper);
+                return (tensor, Some(AdamState::new(momentum)));
+            }
+            if crate::kernels::adam_applies(&tensor, &grad, state.as_ref().map(|s| &s.momentum)) {
+                let (tensor, momentum) =
+                    crate::kernels::adam_step(tensor, grad, state.map(|s| s.momentum), hyper);
+                return (tensor, Some(AdamState::new(momentum)));
+            }
         }
         self.burn.step(learning_rate, tensor, grad, state)
     }
@@ -142,6 +152,81 @@ mod tests {
             weights(&by_zoo),
             "the step moved the weights"
         );
+    }
+
+    /// One Adam step of `layer` on sparse rows (30 terms), the loss the outputs' squared sum;
+    /// lazy inside `kernels::row_sparse_updates`.
+    fn sparse_step(
+        optimizer: &mut ModuleOptimizer,
+        layer: Linear,
+        rows: &[&[(u32, f32)]],
+        lazy: bool,
+    ) -> Linear {
+        let device = layer.devices()[0].clone();
+        let mut batch = crate::sparse::SparseBatch::new(30);
+        for row in rows {
+            batch.push_row(row.iter().copied());
+        }
+        let update = || {
+            let out = crate::sparse::linear(&layer, batch.to_device(&device));
+            let grads = GradientsParams::from_grads(out.powf_scalar(2.0).sum().backward(), &layer);
+            optimizer.step(0.05, layer.clone(), grads)
+        };
+        if lazy {
+            crate::kernels::row_sparse_updates(update)
+        } else {
+            update()
+        }
+    }
+
+    fn weight_row(layer: &Linear, row: usize) -> Vec<f32> {
+        let values = layer.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let width = layer.weight.dims()[1];
+        values[row * width..(row + 1) * width].to_vec()
+    }
+
+    #[test]
+    fn sparse_rows_take_lazy_adam_steps() {
+        let device = BackendKind::Flex.device().unwrap().autodiff();
+        device.seed(5);
+        let layer = LinearConfig::new(30, 4).init(&device);
+        // Terms 1, 7 and 9, then 7 and 20.
+        let first: [&[(u32, f32)]; 2] = [&[(1, 0.5), (7, 1.0)], &[(9, -2.0), (7, 0.25)]];
+        let second: [&[(u32, f32)]; 1] = [&[(7, 1.5), (20, -1.0)]];
+        let (mut lazy, mut dense) = (zoo_adam(), zoo_adam());
+        let lazy_1 = sparse_step(&mut lazy, layer.clone(), &first, true);
+        let dense_1 = sparse_step(&mut dense, layer.clone(), &first, false);
+        // The first step is Adam's: rows without gradient have no momentum yet.
+        assert_eq!(weights(&lazy_1), weights(&dense_1));
+        assert_ne!(weight_row(&lazy_1, 9), weight_row(&layer, 9), "row 9 moved");
+        let lazy_2 = sparse_step(&mut lazy, lazy_1.clone(), &second, true);
+        let dense_2 = sparse_step(&mut dense, dense_1, &second, false);
+        for row in 0..30 {
+            let (lazily, densely) = (weight_row(&lazy_2, row), weight_row(&dense_2, row));
+            if row == 1 || row == 9 {
+                // In the first batch, not in the second: dense Adam goes on moving them by
+                // their momentum; lazy Adam leaves them (and their moments) alone.
+                assert_eq!(lazily, weight_row(&lazy_1, row), "row {row}");
+                assert_ne!(densely, lazily, "row {row}");
+            } else {
+                // In the second batch (7, 20: the same moments either way) or in neither.
+                assert_eq!(lazily, densely, "row {row}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "row-sparse gradients the optimizer did not apply")]
+    fn a_row_sparse_gradient_nothing_applies_is_an_error() {
+        let device = BackendKind::Flex.device().unwrap().autodiff();
+        let layer = LinearConfig::new(30, 4).init(&device);
+        let mut batch = crate::sparse::SparseBatch::new(30);
+        batch.push_row([(3, 1.0)]);
+        crate::kernels::row_sparse_updates(|| {
+            let out = crate::sparse::linear(&layer, batch.to_device(&device));
+            // Gradients computed and dropped: no optimizer took the sparse rows.
+            drop(out.sum().backward());
+        });
     }
 
     #[cfg(feature = "ndarray")]

@@ -259,11 +259,17 @@ fn store_error(path: &Path, message: impl ToString) -> Error {
 }
 
 /// The FitConfig fields a resumed run may change: the epoch budget (to train longer), the
-/// progress display and where checkpoints go.
+/// progress display and where and how often checkpoints go.
 fn comparable(config: &FitConfig) -> serde_json::Value {
     let mut value = serde_json::to_value(config).expect("a FitConfig is JSON");
     if let Some(fields) = value.as_object_mut() {
-        for field in ["epochs", "progress", "checkpoints", "resume"] {
+        for field in [
+            "epochs",
+            "progress",
+            "checkpoints",
+            "checkpoint_interval",
+            "resume",
+        ] {
             fields.remove(field);
         }
     }
@@ -563,15 +569,22 @@ impl Checkpointer {
         if self.config.progress {
             eprintln!("resuming from {}", latest.dir.display());
         }
+        // The best epoch's checkpoint is written when its weights may be restored, and only
+        // then (see `FitConfig::checkpoint_interval`).
+        let restores_best = self
+            .config
+            .early_stopping
+            .as_ref()
+            .is_some_and(|e| e.restore_best_weights);
         let best_model = match latest.state.counters.best {
-            Some((_, epoch)) => {
+            Some((_, epoch)) if restores_best => {
                 let path = latest
                     .dir
                     .with_file_name(folder_name(epoch, None))
                     .join(MODEL_FILE);
                 Some(load_model(model.clone(), &path)?)
             }
-            None => None,
+            _ => None,
         };
         let CheckpointState {
             epochs_done,

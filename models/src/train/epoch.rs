@@ -19,14 +19,16 @@ use rand_chacha::ChaCha12Rng;
 use super::checkpointer::{self, PartialEpoch};
 use super::config::{FitConfig, OptimizerConfig};
 use super::progress::Progress;
-use super::step::{add, correct_count, data_parallel_step, l2_penalty, objective, step};
+use super::step::{
+    add, correct_count, data_parallel_step, l2_penalty, lazy_sparse_updates, objective, step,
+};
 use super::stopping::Interrupter;
 use crate::batch::{Batch, DataError};
 use crate::config::ConfigError;
 use crate::dataset::{ExampleBatcher, ExampleSet, OrderDataset};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::task::{BatchTargets, Task};
+use crate::task::Task;
 
 /// A seed for one stream of random numbers of a run: `seed` mixed with the stream's position
 /// (an epoch's shuffle, a batch's dropout masks) by SplitMix64. Seeding each from its position
@@ -112,6 +114,8 @@ pub(crate) struct MiniBatch {
     batcher: ExampleBatcher,
     n_train: usize,
     l2_penalty: f64,
+    /// Sparse layers take lazy Adam steps ([`lazy_sparse_updates`]).
+    lazy_sparse: bool,
 }
 
 /// One L-BFGS iteration per epoch on the whole training set.
@@ -119,13 +123,24 @@ pub(crate) struct FullBatch {
     optimizer: LBFGS,
     chunks: FullBatchChunks,
     l2_penalty: f64,
+    /// The objective at the weights the last iteration ended on. Burn's L-BFGS evaluates the
+    /// objective where each iteration starts, where its line search has just evaluated it: a
+    /// pass over the whole training set that this saves (one of two in most iterations).
+    at_weights: Option<Evaluation>,
+    /// Passes over the training set so far, each the objective and its gradients.
+    passes: usize,
 }
 
 /// How an epoch ended.
 pub(crate) enum EpochEnd {
-    /// All of it ran: its mean training loss (penalty included) and, for classification, its
-    /// training accuracy.
-    Complete { loss: f64, accuracy: Option<f64> },
+    /// All of it ran: its mean training loss (penalty included), for classification its
+    /// training accuracy, and for full-batch training the largest component of the gradient
+    /// at the weights it ended on.
+    Complete {
+        loss: f64,
+        accuracy: Option<f64>,
+        gradient_max: Option<f64>,
+    },
     /// The interrupter stopped it after this part.
     Stopped(PartialEpoch),
 }
@@ -150,6 +165,7 @@ impl Trainer {
                 },
                 n_train,
                 l2_penalty,
+                lazy_sparse: lazy_sparse_updates(&config.optimizer, l2_penalty),
             })),
             (None, OptimizerConfig::Lbfgs { .. }) if !replicas.is_empty() => Err(ConfigError(
                 "data-parallel training splits mini-batches across the devices; L-BFGS takes \
@@ -170,6 +186,8 @@ impl Trainer {
                     optimizer,
                     chunks: FullBatchChunks::new(train, &model.device())?,
                     l2_penalty,
+                    at_weights: None,
+                    passes: 0,
                 }))
             }
             (None, _) => unreachable!("only L-BFGS steps without a module optimizer"),
@@ -278,7 +296,11 @@ impl EpochSums {
             .map_or(f64::NAN, |s| s.into_scalar::<f32>() as f64)
             / n;
         let accuracy = self.correct.map(|c| c.into_scalar::<i64>() as f64 / n);
-        EpochEnd::Complete { loss, accuracy }
+        EpochEnd::Complete {
+            loss,
+            accuracy,
+            gradient_max: None,
+        }
     }
 }
 
@@ -367,6 +389,7 @@ impl MiniBatch {
             batch,
             learning_rate,
             self.l2_penalty,
+            self.lazy_sparse,
         );
         let correct = correct_count(run.task, outcome.outputs, &targets);
         (model, outcome.loss, correct)
@@ -381,28 +404,138 @@ impl FullBatch {
         progress: &mut Progress,
     ) -> Result<(Model, EpochEnd)> {
         let (task, chunks, l2_penalty) = (run.task, &self.chunks, self.l2_penalty);
+        let passes = &mut self.passes;
+        let mut evaluate = |at: &Model| {
+            *passes += 1;
+            full_batch_objective(at, task, chunks, l2_penalty)
+        };
+        let mut known = self.at_weights.take();
+        // The evaluation of lowest loss so far: where the line search ends, in all but
+        // unusual iterations (checked below, bit for bit).
+        let mut lowest: Option<Evaluation> = None;
         // L-BFGS calls the objective with no way to fail: the first error ends the iteration
         // (a NaN loss with zero gradients, on which L-BFGS stops) and is returned after it.
         let mut failure = None;
-        let objective_and_gradients =
-            |candidate: Model| match full_batch_objective(&candidate, task, chunks, l2_penalty) {
-                Ok(evaluated) => evaluated,
-                Err(e) => {
-                    failure.get_or_insert(e);
-                    (f64::NAN, zero_gradients(&candidate))
-                }
+        let objective_and_gradients = |candidate: Model| {
+            let evaluation = match known.take().filter(|e| e.is_at(&candidate)) {
+                Some(known) => known,
+                None => match evaluate(&candidate) {
+                    Ok(evaluation) => evaluation,
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        return (f64::NAN, zero_gradients(&candidate));
+                    }
+                },
             };
-        let (model, loss) =
+            let answer = (evaluation.loss, evaluation.gradients(&candidate));
+            if lowest.as_ref().is_none_or(|l| evaluation.loss < l.loss) {
+                lowest = Some(evaluation);
+            }
+            answer
+        };
+        let (model, _) =
             self.optimizer
                 .step(run.config.learning_rate, model, objective_and_gradients);
         if let Some(e) = failure {
             return Err(e.into());
         }
-        // The accuracy of the weights the iteration ended on.
-        let accuracy = full_batch_accuracy(&model, task, chunks)?;
-        progress.advance(chunks.n_rows(), Some(loss));
-        Ok((model, EpochEnd::Complete { loss, accuracy }))
+        let at_weights = match lowest.filter(|e| e.is_at(&model)) {
+            Some(evaluation) => evaluation,
+            None => evaluate(&model)?,
+        };
+        let (loss, correct) = (at_weights.loss, at_weights.correct);
+        let gradient_max = at_weights.gradient_max(&model);
+        self.at_weights = Some(at_weights);
+        let n_rows = chunks.n_rows();
+        progress.advance(n_rows, Some(loss));
+        let accuracy = correct.map(|c| c as f64 / n_rows as f64);
+        let end = EpochEnd::Complete {
+            loss,
+            accuracy,
+            gradient_max: Some(gradient_max),
+        };
+        Ok((model, end))
     }
+}
+
+/// The full-batch objective at some weights: its value and gradients, and the training
+/// examples those weights classify right.
+struct Evaluation {
+    /// The weights, each parameter flattened (views of the model's tensors, not copies).
+    weights: Vec<Tensor<1>>,
+    loss: f64,
+    gradients: GradientsParams,
+    /// Classification only.
+    correct: Option<i64>,
+}
+
+impl Evaluation {
+    /// Whether `model`'s weights are these, bit for bit.
+    fn is_at(&self, model: &Model) -> bool {
+        let weights = flat_weights(model);
+        weights.len() == self.weights.len()
+            && weights.iter().zip(&self.weights).all(|(a, b)| {
+                a.dims() == b.dims() && a.clone().equal(b.clone()).all().into_scalar::<bool>()
+            })
+    }
+
+    /// The largest magnitude of any component of the gradient of `model`'s parameters.
+    fn gradient_max(&self, model: &Model) -> f64 {
+        struct Largest<'a> {
+            gradients: &'a GradientsParams,
+            largest: f64,
+        }
+        impl ModuleVisitor for Largest<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if let Some(gradient) = self.gradients.get::<D>(param.id) {
+                    let largest = gradient.abs().max().into_scalar::<f64>();
+                    self.largest = self.largest.max(largest);
+                }
+            }
+        }
+        let mut largest = Largest {
+            gradients: &self.gradients,
+            largest: 0.0,
+        };
+        model.visit(&mut largest);
+        largest.largest
+    }
+
+    /// The gradients, for `model`'s parameters (the tensors are shared, not copied).
+    fn gradients(&self, model: &Model) -> GradientsParams {
+        struct Share<'a> {
+            from: &'a GradientsParams,
+            to: GradientsParams,
+        }
+        impl ModuleVisitor for Share<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if let Some(gradient) = self.from.get::<D>(param.id) {
+                    self.to.register(param.id, gradient);
+                }
+            }
+        }
+        let mut share = Share {
+            from: &self.gradients,
+            to: GradientsParams::new(),
+        };
+        model.visit(&mut share);
+        share.to
+    }
+}
+
+/// `model`'s parameters, each flattened, without autodiff.
+fn flat_weights(model: &Model) -> Vec<Tensor<1>> {
+    struct Flatten(Vec<Tensor<1>>);
+    impl ModuleVisitor for Flatten {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let weight = param.val().inner();
+            let n = weight.shape().num_elements();
+            self.0.push(weight.reshape([n]));
+        }
+    }
+    let mut flatten = Flatten(Vec::new());
+    model.visit(&mut flatten);
+    flatten.0
 }
 
 /// The training set of full-batch training, in chunks: held on the device, or batched anew at
@@ -451,17 +584,18 @@ impl FullBatchChunks {
     }
 }
 
-/// The full-batch objective of `model` on `chunks` (the mean loss plus the penalty) and its
-/// gradients, accumulated chunk by chunk.
+/// The full-batch objective of `model` on `chunks` (the mean loss plus the penalty), its
+/// gradients, accumulated chunk by chunk, and the examples `model` classifies right.
 fn full_batch_objective(
     model: &Model,
     task: Task,
     chunks: &FullBatchChunks,
     l2_penalty: f64,
-) -> Result<(f64, GradientsParams), DataError> {
+) -> Result<Evaluation, DataError> {
     let device = model.device();
     let n = chunks.n_rows() as f64;
     let mut total = 0.0;
+    let mut correct = None;
     let mut accumulator = GradientsAccumulator::<Model>::new();
     for (i, batch) in chunks.batches(&device).enumerate() {
         let batch = batch?;
@@ -470,11 +604,19 @@ fn full_batch_objective(
         let share = batch.inputs.n_rows() as f64 / n;
         let penalty = if i == 0 { l2_penalty / share } else { 0.0 };
         let outputs = model.forward(batch.inputs);
+        if let Some(right) = correct_count(task, outputs.clone().detach(), &batch.targets) {
+            correct = Some(add(correct, right));
+        }
         let loss = objective(model, task, outputs, &batch.targets, penalty) * share;
         total += loss.clone().into_scalar::<f64>();
         accumulator.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
     }
-    Ok((total, accumulator.grads()))
+    Ok(Evaluation {
+        weights: flat_weights(model),
+        loss: total,
+        gradients: accumulator.grads(),
+        correct: correct.map(|c| c.into_scalar::<i64>()),
+    })
 }
 
 /// A gradient of zero for every parameter of `model`.
@@ -491,34 +633,75 @@ fn zero_gradients(model: &Model) -> GradientsParams {
     GradientsParams::from_grads((sum * 0.0).backward(), model)
 }
 
-/// The share of the examples that `model` (on an autodiff device) classifies right, from a
-/// forward pass without autodiff; `None` for regression.
-fn full_batch_accuracy(model: &Model, task: Task, chunks: &FullBatchChunks) -> Result<Option<f64>> {
-    let device = model.device();
-    let model = model.valid();
-    let mut correct = 0;
-    for batch in chunks.batches(&device) {
-        let batch = batch?;
-        match (
-            &batch.targets,
-            task.predicted_classes(model.forward(batch.inputs.inner())),
-        ) {
-            (BatchTargets::Classes(targets), Some(predicted)) => {
-                correct += predicted
-                    .equal(targets.clone().inner())
-                    .int()
-                    .sum()
-                    .into_scalar::<i64>();
-            }
-            _ => return Ok(None),
-        }
-    }
-    Ok(Some(correct as f64 / chunks.n_rows() as f64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::BackendKind;
+    use crate::data::{Examples, Features, TargetData};
+    use crate::logistic::LogisticRegressionConfig;
+    use crate::model::ModelConfig;
+
+    /// Three overlapping classes of 4-D points: a logistic regression's objective, which
+    /// L-BFGS takes many iterations over.
+    fn blobs() -> ExampleSet {
+        let (mut rows, mut labels) = (Vec::new(), Vec::new());
+        for i in 0..300 {
+            let class = i % 3;
+            let wobble = |k: usize| ((i * 7 + k * 13) as f32).sin();
+            rows.push((0..4).map(|k| class as f32 * 0.5 + wobble(k)).collect());
+            labels.push(class);
+        }
+        let features = Features::from_rows(&rows).unwrap();
+        let targets = TargetData::Classes {
+            labels,
+            n_classes: 3,
+        };
+        Examples::new(features, targets).unwrap().into()
+    }
+
+    #[test]
+    fn an_lbfgs_iteration_starts_from_the_line_search_evaluation_it_ended_on() {
+        let device = BackendKind::default_for_build().device().unwrap();
+        device.seed(4);
+        let model = ModelConfig::Logistic(LogisticRegressionConfig::new(4, 3))
+            .init(&device)
+            .unwrap()
+            .train();
+        let config = FitConfig::lbfgs_until_converged().with_progress(false);
+        let interrupter = Interrupter::process();
+        let run = Run {
+            task: Task::Multiclass { n_classes: 3 },
+            config: &config,
+            interrupter: &interrupter,
+        };
+        let mut trainer = Trainer::new(blobs(), &model, Vec::new(), &config).unwrap();
+        let mut progress = Progress::new(false, 10);
+        let mut model = model;
+        let mut losses = Vec::new();
+        for epoch in 1..=10 {
+            let end;
+            (model, end) = trainer
+                .epoch(model, &run, epoch, None, &mut progress)
+                .unwrap();
+            let EpochEnd::Complete { loss, accuracy, .. } = end else {
+                unreachable!("nothing stops the epoch")
+            };
+            assert!(accuracy.is_some_and(|a| a > 0.3), "{accuracy:?}");
+            losses.push(loss);
+        }
+        assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
+        let Trainer::FullBatch(full_batch) = &trainer else {
+            unreachable!("L-BFGS trains full batches")
+        };
+        // Burn's L-BFGS asks for the objective where each iteration starts and at least once
+        // in its line search: 20 passes and more, were the starts evaluated again (and the
+        // training accuracy would take another forward pass per iteration).
+        assert!(
+            full_batch.passes < 15,
+            "{} passes over the training set in 10 iterations",
+            full_batch.passes
+        );
+    }
 
     #[test]
     fn lbfgs_remembers_fewer_steps_of_large_models() {

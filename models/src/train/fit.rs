@@ -11,7 +11,7 @@ use super::config::FitConfig;
 use super::epoch::{EpochEnd, Run, Trainer, full_batch_chunk};
 use super::history::{EpochRecord, Fitted, History, StopReason};
 use super::progress::Progress;
-use super::stopping::{Interrupter, StoppingStrategy, stop_reason, stopping_rules};
+use super::stopping::{EpochOutcome, Interrupter, StoppingStrategy, stop_reason, stopping_rules};
 use crate::config::ConfigError;
 use crate::data::{Subsets, classes_without_training};
 use crate::dataset::{ExampleSet, ToExampleSet};
@@ -148,6 +148,8 @@ struct Training<'a> {
     best_model: Option<Model>,
     rules: Vec<Box<dyn StoppingStrategy>>,
     progress: Progress,
+    /// When this run last wrote a checkpoint.
+    last_checkpoint: Option<Instant>,
 }
 
 impl<'a> Training<'a> {
@@ -196,6 +198,7 @@ impl<'a> Training<'a> {
             best_model,
             rules: stopping_rules(config),
             progress: Progress::new(config.progress, config.epochs),
+            last_checkpoint: None,
         };
         Ok((model, training))
     }
@@ -210,8 +213,12 @@ impl<'a> Training<'a> {
         let (model, end) = self
             .trainer
             .epoch(model, run, epoch, partial, &mut self.progress)?;
-        let (loss, accuracy) = match end {
-            EpochEnd::Complete { loss, accuracy } => (loss, accuracy),
+        let (loss, accuracy, gradient_max) = match end {
+            EpochEnd::Complete {
+                loss,
+                accuracy,
+                gradient_max,
+            } => (loss, accuracy, gradient_max),
             EpochEnd::Stopped(part) => {
                 self.state.partial = Some(part);
                 let checkpoint = self.save(&model)?;
@@ -246,28 +253,46 @@ impl<'a> Training<'a> {
             .early_stopping
             .as_ref()
             .map_or(0.0, |es| es.min_delta);
-        if self
+        let improved = self
             .state
             .counters
-            .record_monitored(monitored, epoch, min_delta)
-        {
+            .record_monitored(monitored, epoch, min_delta);
+        if improved {
             self.best_model = Some(model.valid());
         }
-        self.state.stop = stop_reason(&self.rules, loss, &mut self.state.counters);
+        let outcome = EpochOutcome { loss, gradient_max };
+        self.state.stop = stop_reason(&self.rules, &outcome, &mut self.state.counters);
         self.state.epochs_done = epoch;
-        let checkpoint = self.save(&model)?;
-        if self.state.stop.is_none() && run.interrupter.stop_requested() && epoch < config.epochs {
+        let last = self.state.stop.is_some() || epoch == config.epochs;
+        let interrupting = !last && run.interrupter.stop_requested();
+        let restorable_best = improved
+            && config
+                .early_stopping
+                .as_ref()
+                .is_some_and(|e| e.restore_best_weights);
+        let due = match (config.checkpoint_interval, self.last_checkpoint) {
+            (Some(seconds), Some(written)) => written.elapsed().as_secs_f64() >= seconds,
+            _ => true,
+        };
+        let checkpoint = if last || interrupting || restorable_best || due {
+            self.save(&model)?
+        } else {
+            None
+        };
+        if interrupting {
             return Err(interrupted(run.interrupter, checkpoint));
         }
         Ok(model)
     }
 
     /// Writes a checkpoint of where the run is, when it writes them; returns its folder.
-    fn save(&self, model: &Model) -> Result<Option<PathBuf>> {
-        self.checkpointer
-            .as_ref()
-            .map(|c| c.save(model, self.trainer.optimizer_record(), &self.state))
-            .transpose()
+    fn save(&mut self, model: &Model) -> Result<Option<PathBuf>> {
+        let Some(checkpointer) = &self.checkpointer else {
+            return Ok(None);
+        };
+        let folder = checkpointer.save(model, self.trainer.optimizer_record(), &self.state)?;
+        self.last_checkpoint = Some(Instant::now());
+        Ok(Some(folder))
     }
 
     /// The trained model (the best epoch's when early stopping restores it) and its history.

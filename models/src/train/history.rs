@@ -67,6 +67,11 @@ pub enum StopReason {
         patience: usize,
         loss: f64,
     },
+    /// No component of the full-batch gradient was larger than `gradient_tol`.
+    GradientConverged {
+        gradient_tol: f64,
+        gradient_max: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
+use super::config::OptimizerConfig;
 use crate::batch::Batch;
 use crate::model::Model;
 use crate::task::{BatchTargets, Task};
@@ -47,8 +48,17 @@ pub(crate) struct StepOutcome {
     pub outputs: Tensor<2>,
 }
 
+/// Whether steps of `optimizer` with this penalty update sparse layers lazily (on flex,
+/// `kernels::row_sparse_updates`): Adam, when nothing but the sparse rows adds to the weight's
+/// gradient (no L2 penalty; one device, which [`step`] is).
+pub(crate) fn lazy_sparse_updates(optimizer: &OptimizerConfig, l2_penalty: f64) -> bool {
+    matches!(optimizer, OptimizerConfig::Adam { .. }) && l2_penalty == 0.0
+}
+
 /// One optimisation step of `model` (on an autodiff device) on `batch`: forward, loss,
-/// backward, update. `fit` and the benchmark share it, so the benchmark times what users run.
+/// backward, update; with `lazy_sparse` (see [`lazy_sparse_updates`]) a sparse layer's weight
+/// takes lazy Adam's step. `fit` and the benchmark share it, so the benchmark times what users
+/// run.
 pub(crate) fn step(
     model: Model,
     optimizer: &mut ModuleOptimizer,
@@ -56,6 +66,7 @@ pub(crate) fn step(
     batch: Batch,
     learning_rate: f64,
     l2_penalty: f64,
+    lazy_sparse: bool,
 ) -> (Model, StepOutcome) {
     let outputs = model.forward(batch.inputs);
     let loss = objective(&model, task, outputs.clone(), &batch.targets, l2_penalty);
@@ -63,8 +74,22 @@ pub(crate) fn step(
         loss: loss.clone().detach(),
         outputs: outputs.detach(),
     };
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    (optimizer.step(learning_rate, model, grads), outcome)
+    let update = || {
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        optimizer.step(learning_rate, model, grads)
+    };
+    #[cfg(feature = "flex")]
+    let model = if lazy_sparse {
+        crate::kernels::row_sparse_updates(update)
+    } else {
+        update()
+    };
+    #[cfg(not(feature = "flex"))]
+    let model = {
+        let _ = lazy_sparse;
+        update()
+    };
+    (model, outcome)
 }
 
 /// How many of `outputs`' rows `task` classifies as `targets` says; `None` for regression.

@@ -88,17 +88,27 @@ impl LoopCounters {
 /// A rule that ends training at the end of an epoch. Its state lives in the [`LoopCounters`],
 /// which checkpoints save.
 pub(crate) trait StoppingStrategy {
-    /// Takes note of the epoch that ended with training loss `loss` (its monitored loss is
-    /// already in `counters`) and says why training stops now, if it does.
-    fn should_stop(&self, loss: f64, counters: &mut LoopCounters) -> Option<StopReason>;
+    /// Takes note of the epoch that just ended (its monitored loss is already in `counters`)
+    /// and says why training stops now, if it does.
+    fn should_stop(&self, epoch: &EpochOutcome, counters: &mut LoopCounters) -> Option<StopReason>;
+}
+
+/// What the stopping rules see of an epoch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EpochOutcome {
+    /// The training loss.
+    pub loss: f64,
+    /// The largest component (in magnitude) of the objective's gradient at the weights the
+    /// epoch ended on: full-batch training only.
+    pub gradient_max: Option<f64>,
 }
 
 /// Stop as soon as an epoch's training loss is at or below the target.
 struct TargetLoss(f64);
 
 impl StoppingStrategy for TargetLoss {
-    fn should_stop(&self, loss: f64, _: &mut LoopCounters) -> Option<StopReason> {
-        let target = self.0;
+    fn should_stop(&self, epoch: &EpochOutcome, _: &mut LoopCounters) -> Option<StopReason> {
+        let (target, loss) = (self.0, epoch.loss);
         (loss <= target).then_some(StopReason::TargetLoss { target, loss })
     }
 }
@@ -107,7 +117,9 @@ impl StoppingStrategy for ConvergenceConfig {
     /// Counts the epochs since the training loss last fell by more than `tol` (relative to
     /// its best); stops after `patience` in a row. Small improvements still lower the best
     /// loss, as in scikit-learn, so a slow but steady descent converges too.
-    fn should_stop(&self, loss: f64, counters: &mut LoopCounters) -> Option<StopReason> {
+    /// With `gradient_tol`, a small enough gradient stops training at once.
+    fn should_stop(&self, epoch: &EpochOutcome, counters: &mut LoopCounters) -> Option<StopReason> {
+        let loss = epoch.loss;
         let (best, mut epochs_without_progress) =
             counters.convergence.unwrap_or((f64::INFINITY, 0));
         if loss < best - self.tol * best.abs() || !best.is_finite() {
@@ -116,6 +128,14 @@ impl StoppingStrategy for ConvergenceConfig {
             epochs_without_progress += 1;
         }
         counters.convergence = Some((best.min(loss), epochs_without_progress));
+        if let (Some(gradient_tol), Some(gradient_max)) = (self.gradient_tol, epoch.gradient_max)
+            && gradient_max <= gradient_tol
+        {
+            return Some(StopReason::GradientConverged {
+                gradient_tol,
+                gradient_max,
+            });
+        }
         (epochs_without_progress >= self.patience).then_some(StopReason::Converged {
             tol: self.tol,
             patience: self.patience,
@@ -126,7 +146,7 @@ impl StoppingStrategy for ConvergenceConfig {
 
 impl StoppingStrategy for EarlyStoppingConfig {
     /// Stops once the monitored loss has not improved for `patience` epochs.
-    fn should_stop(&self, _: f64, counters: &mut LoopCounters) -> Option<StopReason> {
+    fn should_stop(&self, _: &EpochOutcome, counters: &mut LoopCounters) -> Option<StopReason> {
         if counters.epochs_without_improvement < self.patience.max(1) {
             return None;
         }
@@ -155,15 +175,15 @@ pub(crate) fn stopping_rules(config: &FitConfig) -> Vec<Box<dyn StoppingStrategy
     rules
 }
 
-/// The first reason `rules` give to stop after an epoch of training loss `loss`. Every rule
-/// sees every epoch, so that its counts go on while another one stops.
+/// The first reason `rules` give to stop after `epoch`. Every rule sees every epoch, so that
+/// its counts go on while another one stops.
 pub(crate) fn stop_reason(
     rules: &[Box<dyn StoppingStrategy>],
-    loss: f64,
+    epoch: &EpochOutcome,
     counters: &mut LoopCounters,
 ) -> Option<StopReason> {
     rules.iter().fold(None, |first, rule| {
-        let reason = rule.should_stop(loss, counters);
+        let reason = rule.should_stop(epoch, counters);
         first.or(reason)
     })
 }
