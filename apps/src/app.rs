@@ -157,6 +157,14 @@ pub fn train<A: App>(
 
     let prepared = A::prepare(&command.app, &fit_config, seed)?;
     prepared.model.validate_for(prepared.task)?;
+    let class_weights = command
+        .train
+        .class_weight
+        .weights(prepared.split.train.targets(), &prepared.class_names)?;
+    let fit_config = FitConfig {
+        class_weights,
+        ..fit_config
+    };
     if fit_config.progress {
         let split = &prepared.split;
         eprintln!(

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use zoo_models::backend::BackendKind;
-use zoo_models::data::Holdout;
+use zoo_models::data::{Holdout, TargetData};
 use zoo_models::interop::KeyRenames;
 use zoo_models::prelude::Device;
 use zoo_models::train::{ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig};
@@ -213,9 +213,15 @@ pub struct TrainArgs {
     /// TF-IDF texts; none for the other models].
     #[arg(long = "c")]
     pub c: Option<f64>,
+    /// Weigh each class's examples in the training loss (classifiers): `balanced`
+    /// (scikit-learn's: n / (classes × the class's count), from the training rows), `none`, or
+    /// a JSON file of class names and weights, `{"spam": 5}` (classes it leaves out weigh 1).
+    #[arg(long, value_name = "balanced|none|FILE", default_value = "none")]
+    pub class_weight: ClassWeight,
     /// Stop once the training loss falls by less than this fraction of itself for 3 epochs in
     /// a row; --epochs is then a budget [default: 1e-4 for linear and logistic regression and
-    /// with --optimizer lbfgs, none otherwise].
+    /// with --optimizer lbfgs, none otherwise]. L-BFGS also stops, as scikit-learn's, once no
+    /// component of the gradient is larger than 1e-4.
     #[arg(long)]
     pub tol: Option<f64>,
     /// Fraction of the training data held out for validation.
@@ -279,6 +285,80 @@ pub struct InitialWeights {
     pub renames: KeyRenames,
 }
 
+/// `--class-weight`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClassWeight {
+    None,
+    Balanced,
+    File(PathBuf),
+}
+
+impl std::str::FromStr for ClassWeight {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "none" => ClassWeight::None,
+            "balanced" => ClassWeight::Balanced,
+            path => ClassWeight::File(PathBuf::from(path)),
+        })
+    }
+}
+
+impl ClassWeight {
+    /// One weight per class of `class_names` (in label order), for training on `train`; `None`
+    /// for `none`. A file must name known classes with positive weights.
+    pub fn weights(
+        &self,
+        train: &TargetData,
+        class_names: &[String],
+    ) -> anyhow::Result<Option<Vec<f32>>> {
+        let regression = || anyhow::anyhow!("--class-weight weighs classes: a regression has none");
+        match self {
+            ClassWeight::None => Ok(None),
+            ClassWeight::Balanced => train
+                .balanced_class_weights()
+                .map(Some)
+                .ok_or_else(regression),
+            ClassWeight::File(path) => {
+                if class_names.is_empty() {
+                    return Err(regression());
+                }
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("--class-weight: reading {}", path.display()))?;
+                let named: std::collections::BTreeMap<String, f64> = serde_json::from_str(&text)
+                    .with_context(|| {
+                        format!(
+                            "--class-weight: {} is not a JSON object of class names and \
+                             weights, e.g. {{\"spam\": 5}}",
+                            path.display()
+                        )
+                    })?;
+                let mut weights = vec![1.0f32; class_names.len()];
+                for (name, weight) in named {
+                    let Some(class) = class_names.iter().position(|c| *c == name) else {
+                        bail!(
+                            "--class-weight: {} names class `{name}`, which the data does not \
+                             have (its classes: {})",
+                            path.display(),
+                            class_names.join(", ")
+                        );
+                    };
+                    if !(weight.is_finite() && weight > 0.0) {
+                        bail!(
+                            "--class-weight: {} gives class `{name}` the weight {weight}; \
+                             weights must be positive numbers",
+                            path.display()
+                        );
+                    }
+                    weights[class] = weight as f32;
+                }
+                Ok(Some(weights))
+            }
+        }
+    }
+}
+
 impl TrainArgs {
     /// The model's defaults with the flags the user set on top.
     pub fn fit_config(&self, defaults: FitConfig, seed: u64) -> FitConfig {
@@ -287,9 +367,10 @@ impl TrainArgs {
         let (optimizer, learning_rate, convergence) = match self.optimizer {
             Some(kind) if Some(kind) != OptimizerKind::of(&defaults.optimizer) => {
                 let (optimizer, learning_rate) = kind.config();
-                let convergence = (kind == OptimizerKind::Lbfgs)
-                    .then(ConvergenceConfig::new)
-                    .or(defaults.convergence);
+                let convergence = match kind {
+                    OptimizerKind::Lbfgs => FitConfig::lbfgs_until_converged().convergence,
+                    _ => defaults.convergence,
+                };
                 (optimizer, learning_rate, convergence)
             }
             _ => (
@@ -308,8 +389,13 @@ impl TrainArgs {
                 Some(c) => Some(c),
                 None => defaults.penalty_c,
             },
+            // --tol sets the loss rule's tolerance; L-BFGS keeps its gradient rule.
             convergence: match self.tol {
-                Some(tol) => Some(ConvergenceConfig::new().with_tol(tol)),
+                Some(tol) => Some(
+                    convergence
+                        .unwrap_or_else(ConvergenceConfig::new)
+                        .with_tol(tol),
+                ),
                 None => convergence,
             },
             validation_split: self.validation_split,
@@ -412,11 +498,13 @@ mod tests {
         let config = cli.train.fit_config(adam, 3);
         assert_eq!(config.optimizer, OptimizerConfig::lbfgs());
         assert_eq!((config.learning_rate, config.penalty_c), (1.0, Some(0.5)));
-        assert_eq!(config.convergence, Some(ConvergenceConfig::new()));
+        assert_eq!(
+            config.convergence,
+            FitConfig::lbfgs_until_converged().convergence,
+            "L-BFGS's stops: the loss rule and scikit-learn's gradient rule"
+        );
 
-        let lbfgs = FitConfig::new()
-            .with_optimizer(OptimizerConfig::lbfgs())
-            .with_penalty_c(Some(1.0));
+        let lbfgs = FitConfig::lbfgs_until_converged().with_penalty_c(Some(1.0));
         let cli = Cli::parse_from([
             "app",
             "--c",
@@ -428,7 +516,11 @@ mod tests {
         ]);
         let config = cli.train.fit_config(lbfgs, 3);
         assert_eq!(config.penalty_c, None);
-        assert_eq!(config.convergence.map(|c| c.tol), Some(1e-6));
+        let convergence = config.convergence.unwrap();
+        assert_eq!(
+            (convergence.tol, convergence.gradient_tol),
+            (1e-6, Some(1e-4))
+        );
         assert_eq!(config.validation_holdout, Holdout::Last);
     }
 }

@@ -25,7 +25,7 @@ use crate::logistic::LogisticRegressionConfig;
 use crate::mlp::MlpConfig;
 use crate::model::ModelConfig;
 use crate::task::Task;
-use crate::train::{OptimizerConfig, lazy_sparse_updates, step};
+use crate::train::{Loss, OptimizerConfig, lazy_sparse_updates, step};
 
 /// One model configuration to time, with the batch sizes its app trains with.
 #[derive(Clone, Debug)]
@@ -362,7 +362,10 @@ pub fn measure(
         (trainable, outcome) = step(
             trainable.clone(),
             &mut optimizer,
-            case.task,
+            Loss {
+                task: case.task,
+                class_weights: None,
+            },
             batch,
             bench.learning_rate,
             0.0,

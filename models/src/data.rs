@@ -291,6 +291,27 @@ impl TargetData {
         (train, held_out)
     }
 
+    /// scikit-learn's `class_weight="balanced"`: class `c` weighs `n / (n_classes · count_c)`,
+    /// so that every class adds up to the same share of the loss; a class without examples
+    /// weighs 1 (it is never a target). `None` for regression.
+    pub fn balanced_class_weights(&self) -> Option<Vec<f32>> {
+        let TargetData::Classes { labels, n_classes } = self else {
+            return None;
+        };
+        let mut counts = vec![0usize; *n_classes];
+        labels.iter().for_each(|&l| counts[l] += 1);
+        let n = labels.len() as f64;
+        Some(
+            counts
+                .iter()
+                .map(|&count| match count {
+                    0 => 1.0,
+                    _ => (n / (*n_classes as f64 * count as f64)) as f32,
+                })
+                .collect(),
+        )
+    }
+
     /// The distinct classes among the targets, in order; empty for regression.
     pub fn classes_present(&self) -> Vec<usize> {
         match self {
@@ -526,6 +547,25 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn balanced_class_weights_are_scikit_learns() {
+        // 8 examples: 6 of class 0, 2 of class 1, none of class 2.
+        let targets = TargetData::Classes {
+            labels: vec![0, 0, 1, 0, 0, 1, 0, 0],
+            n_classes: 3,
+        };
+        // n / (n_classes · count): 8 / 18 and 8 / 6; the absent class weighs 1.
+        assert_eq!(
+            targets.balanced_class_weights(),
+            Some(vec![8.0 / 18.0, 8.0 / 6.0, 1.0])
+        );
+        let values = TargetData::Values {
+            values: vec![1.0],
+            n_outputs: 1,
+        };
+        assert_eq!(values.balanced_class_weights(), None);
     }
 
     #[test]

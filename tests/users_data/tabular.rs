@@ -184,3 +184,97 @@ fn a_table_no_delimiter_splits_is_an_error_naming_the_cause() {
         "{err}"
     );
 }
+
+/// Two overlapping classes, `ok` and `fault`, `n_ok` and `n_fault` rows: two columns, each
+/// normal around 0 (ok) or 1.2 (fault).
+fn write_faults(path: &Path, n_ok: usize, n_fault: usize, seed: u64) {
+    let mut rng = rng(seed);
+    let mut normal = move || {
+        let (u, v): (f64, f64) = (rng.random_range(1e-9..1.0), rng.random());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
+    let mut text = String::from("a,b,state\n");
+    for (state, n, centre) in [("ok", n_ok, 0.0), ("fault", n_fault, 1.2)] {
+        for _ in 0..n {
+            text += &format!("{},{},{state}\n", centre + normal(), centre + normal());
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn balanced_class_weights_raise_the_rare_class_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, test) = (dir.path().join("faults.csv"), dir.path().join("test.csv"));
+    // 1:50 in training; the test set is even, so that recall is measured on 400 faults.
+    write_faults(&data, 5000, 100, 7);
+    write_faults(&test, 400, 400, 8);
+    let fault_recall = |class_weight: &str| {
+        let out = dir.path().join(class_weight.replace('/', "_"));
+        let (metrics, _) = train_run(&[
+            "train",
+            "--model",
+            "logistic",
+            "--data",
+            data.to_str().unwrap(),
+            "--test-data",
+            test.to_str().unwrap(),
+            "--target",
+            "state",
+            "--class-weight",
+            class_weight,
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .unwrap();
+        let TestMetrics::Classification { per_class, .. } = metrics else {
+            panic!("classification expected")
+        };
+        per_class
+            .iter()
+            .find(|c| c.class == "fault")
+            .unwrap()
+            .recall
+    };
+    let (plain, balanced) = (fault_recall("none"), fault_recall("balanced"));
+    assert!(
+        balanced > plain + 0.3,
+        "fault recall {plain} unweighted, {balanced} balanced"
+    );
+    // A file of weights: fault weighing 50, ok 1 (left out), is nearly balanced.
+    let weights = dir.path().join("weights.json");
+    std::fs::write(&weights, r#"{"fault": 50}"#).unwrap();
+    let from_file = fault_recall(weights.to_str().unwrap());
+    assert!(from_file > plain + 0.3, "{from_file} from the file");
+
+    // Bad weights are errors naming what is wrong, before training.
+    let train_with = |class_weight: &str, extra: &[&str]| {
+        let out = dir.path().join("bad");
+        let mut args = vec!["train", "--class-weight", class_weight, "--quiet"];
+        args.extend_from_slice(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        train_run(&args).unwrap_err().to_string()
+    };
+    let on_faults = [
+        "--model",
+        "logistic",
+        "--data",
+        data.to_str().unwrap(),
+        "--target",
+        "state",
+    ];
+    std::fs::write(&weights, r#"{"broken": 2}"#).unwrap();
+    let err = train_with(weights.to_str().unwrap(), &on_faults);
+    assert!(err.contains("`broken`") && err.contains("fault"), "{err}");
+    std::fs::write(&weights, r#"{"fault": -1}"#).unwrap();
+    let err = train_with(weights.to_str().unwrap(), &on_faults);
+    assert!(err.contains("positive"), "{err}");
+    std::fs::write(&weights, "[1, 2]").unwrap();
+    let err = train_with(weights.to_str().unwrap(), &on_faults);
+    assert!(err.contains("JSON object"), "{err}");
+    let err = train_with("missing.json", &on_faults);
+    assert!(err.contains("missing.json"), "{err}");
+    let err = train_with("balanced", &["--model", "linear", "--dataset", "diabetes"]);
+    assert!(err.contains("regression"), "{err}");
+}

@@ -169,6 +169,10 @@ pub struct FitConfig {
     /// objective as scikit-learn's `C · Σ loss + ½ Σ w²`, so a `C` carries over from it.
     /// `None` for no penalty.
     pub penalty_c: Option<f64>,
+    /// Classification only: each class's weight in the training loss (one per class; the
+    /// validation loss is not weighted), as Keras' and scikit-learn's `class_weight`;
+    /// [`crate::data::TargetData::balanced_class_weights`] gives scikit-learn's `balanced`.
+    pub class_weights: Option<Vec<f32>>,
     /// Seeds the shuffling and the device's random generator (dropout).
     #[config(default = 42)]
     pub seed: u64,
@@ -271,6 +275,12 @@ impl FitConfig {
                 )?;
             }
         }
+        if let Some(weights) = &self.class_weights {
+            ensure(
+                weights.iter().all(|w| w.is_finite() && *w > 0.0),
+                format!("class weights must be positive numbers, got {weights:?}"),
+            )?;
+        }
         if let Some(seconds) = self.checkpoint_interval {
             ensure(
                 seconds.is_finite() && seconds >= 0.0,
@@ -295,6 +305,22 @@ impl FitConfig {
                 task.name(),
                 task.output_width()
             )));
+        }
+        if let Some(weights) = &self.class_weights {
+            match task.n_classes() {
+                None => {
+                    return Err(ConfigError(
+                        "class weights weigh classes: a regression has none".into(),
+                    ));
+                }
+                Some(n_classes) if n_classes != weights.len() => {
+                    return Err(ConfigError(format!(
+                        "{} class weights for {n_classes} classes",
+                        weights.len()
+                    )));
+                }
+                Some(_) => {}
+            }
         }
         if self.optimizer.is_full_batch() && model.dropout() > 0.0 {
             return Err(ConfigError(format!(

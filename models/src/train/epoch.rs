@@ -20,7 +20,7 @@ use super::checkpointer::{self, PartialEpoch};
 use super::config::{FitConfig, OptimizerConfig};
 use super::progress::Progress;
 use super::step::{
-    add, correct_count, data_parallel_step, l2_penalty, lazy_sparse_updates, objective, step,
+    Loss, add, correct_count, data_parallel_step, l2_penalty, lazy_sparse_updates, objective, step,
 };
 use super::stopping::Interrupter;
 use crate::batch::{Batch, DataError};
@@ -98,6 +98,16 @@ pub(crate) struct Run<'a> {
     pub config: &'a FitConfig,
     /// Stops a mini-batch epoch after the batch during which a stop was asked for.
     pub interrupter: &'a Interrupter,
+}
+
+impl Run<'_> {
+    /// The loss the run minimises.
+    fn loss(&self) -> Loss<'_> {
+        Loss {
+            task: self.task,
+            class_weights: self.config.class_weights.as_deref(),
+        }
+    }
 }
 
 /// How an epoch updates the model.
@@ -374,7 +384,7 @@ impl MiniBatch {
                 model,
                 &self.batcher.replicas,
                 &mut self.optimizer,
-                run.task,
+                run.loss(),
                 shards,
                 learning_rate,
                 self.l2_penalty,
@@ -385,7 +395,7 @@ impl MiniBatch {
         let (model, outcome) = step(
             model,
             &mut self.optimizer,
-            run.task,
+            run.loss(),
             batch,
             learning_rate,
             self.l2_penalty,
@@ -403,11 +413,11 @@ impl FullBatch {
         run: &Run,
         progress: &mut Progress,
     ) -> Result<(Model, EpochEnd)> {
-        let (task, chunks, l2_penalty) = (run.task, &self.chunks, self.l2_penalty);
+        let (loss, chunks, l2_penalty) = (run.loss(), &self.chunks, self.l2_penalty);
         let passes = &mut self.passes;
         let mut evaluate = |at: &Model| {
             *passes += 1;
-            full_batch_objective(at, task, chunks, l2_penalty)
+            full_batch_objective(at, loss, chunks, l2_penalty)
         };
         let mut known = self.at_weights.take();
         // The evaluation of lowest loss so far: where the line search ends, in all but
@@ -588,7 +598,7 @@ impl FullBatchChunks {
 /// gradients, accumulated chunk by chunk, and the examples `model` classifies right.
 fn full_batch_objective(
     model: &Model,
-    task: Task,
+    loss: Loss,
     chunks: &FullBatchChunks,
     l2_penalty: f64,
 ) -> Result<Evaluation, DataError> {
@@ -604,12 +614,15 @@ fn full_batch_objective(
         let share = batch.inputs.n_rows() as f64 / n;
         let penalty = if i == 0 { l2_penalty / share } else { 0.0 };
         let outputs = model.forward(batch.inputs);
-        if let Some(right) = correct_count(task, outputs.clone().detach(), &batch.targets) {
+        if let Some(right) = correct_count(loss.task, outputs.clone().detach(), &batch.targets) {
             correct = Some(add(correct, right));
         }
-        let loss = objective(model, task, outputs, &batch.targets, penalty) * share;
-        total += loss.clone().into_scalar::<f64>();
-        accumulator.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
+        let chunk_loss = objective(model, loss, outputs, &batch.targets, penalty) * share;
+        total += chunk_loss.clone().into_scalar::<f64>();
+        accumulator.accumulate(
+            model,
+            GradientsParams::from_grads(chunk_loss.backward(), model),
+        );
     }
     Ok(Evaluation {
         weights: flat_weights(model),

@@ -27,5 +27,5 @@ pub use config::{ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerCon
 pub use epoch::{FULL_BATCH_CHUNK_ROWS, LBFGS_HISTORY_BYTES, full_batch_chunk};
 pub use fit::{fit, fit_data_parallel};
 pub use history::{EpochRecord, Fitted, History, StopReason};
-pub(crate) use step::{lazy_sparse_updates, step};
+pub(crate) use step::{Loss, lazy_sparse_updates, step};
 pub use stopping::{Interrupter, request_stop};

@@ -24,15 +24,25 @@ pub(crate) fn l2_penalty(penalty_c: Option<f64>, n_train: usize) -> f64 {
     penalty_c.map_or(0.0, |c| 1.0 / (c * n_train as f64))
 }
 
-/// The task's loss on `outputs`, plus the L2 penalty on `model`'s weights when there is one.
+/// The loss training minimises: the task's, each example weighted by its class when there are
+/// class weights (`FitConfig::class_weights`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Loss<'a> {
+    pub task: Task,
+    pub class_weights: Option<&'a [f32]>,
+}
+
+/// The loss on `outputs`, plus the L2 penalty on `model`'s weights when there is one.
 pub(crate) fn objective(
     model: &Model,
-    task: Task,
+    loss: Loss,
     outputs: Tensor<2>,
     targets: &BatchTargets,
     l2_penalty: f64,
 ) -> Tensor<1> {
-    let loss = task.loss(outputs, targets);
+    let loss = loss
+        .task
+        .weighted_loss(outputs, targets, loss.class_weights);
     if l2_penalty > 0.0 {
         loss + model.squared_weight_norm() * (l2_penalty / 2.0)
     } else {
@@ -62,14 +72,14 @@ pub(crate) fn lazy_sparse_updates(optimizer: &OptimizerConfig, l2_penalty: f64) 
 pub(crate) fn step(
     model: Model,
     optimizer: &mut ModuleOptimizer,
-    task: Task,
+    loss: Loss,
     batch: Batch,
     learning_rate: f64,
     l2_penalty: f64,
     lazy_sparse: bool,
 ) -> (Model, StepOutcome) {
     let outputs = model.forward(batch.inputs);
-    let loss = objective(&model, task, outputs.clone(), &batch.targets, l2_penalty);
+    let loss = objective(&model, loss, outputs.clone(), &batch.targets, l2_penalty);
     let outcome = StepOutcome {
         loss: loss.clone().detach(),
         outputs: outputs.detach(),
@@ -116,12 +126,13 @@ pub(crate) fn data_parallel_step(
     model: Model,
     replicas: &[Device],
     optimizer: &mut ModuleOptimizer,
-    task: Task,
+    loss: Loss,
     shards: Vec<Batch>,
     learning_rate: f64,
     l2_penalty: f64,
 ) -> (Model, Tensor<1>, Option<Tensor<1, Int>>) {
     let device = model.device();
+    let loss_task = loss.task;
     let n = shards.iter().map(|b| b.inputs.n_rows()).sum::<usize>() as f64;
     let results: Vec<_> = std::thread::scope(|scope| {
         let workers: Vec<_> = shards
@@ -136,9 +147,10 @@ pub(crate) fn data_parallel_step(
                     let share = shard.inputs.n_rows() as f64 / n;
                     let penalty = if k == 0 { l2_penalty / share } else { 0.0 };
                     let outputs = replica.forward(shard.inputs);
-                    let loss =
-                        objective(&replica, task, outputs.clone(), &shard.targets, penalty) * share;
-                    let correct = correct_count(task, outputs.detach(), &shard.targets);
+                    let shard_loss =
+                        objective(&replica, loss, outputs.clone(), &shard.targets, penalty);
+                    let loss = shard_loss * share;
+                    let correct = correct_count(loss_task, outputs.detach(), &shard.targets);
                     let grads = GradientsParams::from_grads(loss.backward(), &replica);
                     (loss.detach(), correct, grads)
                 })
