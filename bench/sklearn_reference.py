@@ -19,6 +19,7 @@ run it. Needs scikit-learn and python_speech_features, and the zoo's binaries bu
     python -m venv venv && venv/bin/pip install scikit-learn python_speech_features
     cargo build --release --bins
     venv/bin/python bench/sklearn_reference.py --markdown
+    venv/bin/python bench/sklearn_reference.py --markdown --cv 5   # cross-validation, same folds
 """
 import argparse
 import gzip
@@ -109,13 +110,35 @@ def fsdd_rows(clips, mean, std):
     return rows.reshape(len(clips), -1)
 
 
+# `--cv K`: the zoo cross-validates its training rows first (`train --cv K`, its folds in
+# `cv.json`), and scikit-learn's pipeline is cross-validated on the very same folds.
+CV_FOLDS = None
+
+
 def zoo_run(bin_dir, app, args, out):
     command = [str(bin_dir / app), "train", *args, "--backend", "flex", "--seed", "42",
                "--quiet", "--out", str(out)]
+    if CV_FOLDS:
+        command += ["--cv", str(CV_FOLDS)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     split = json.loads((out / "split.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
+    if CV_FOLDS:
+        metrics["cv"] = json.loads((out / "cv.json").read_text())
     return split, metrics
+
+
+def cross_validate_on_folds(estimator, score, train, folds):
+    """scikit-learn's scores on the zoo's folds: positions in the training rows."""
+    from sklearn.base import clone
+    x, y = train
+    scores = []
+    for fold in folds:
+        held = np.zeros(len(y), dtype=bool)
+        held[fold["test_rows"]] = True
+        model = clone(estimator).fit(x[~held], y[~held])
+        scores.append(score(y[held], model.predict(x[held])))
+    return float(np.mean(scores)), float(np.std(scores))
 
 
 def tabular_case(bin_dir, out, dataset):
@@ -169,13 +192,20 @@ def audio_case(bin_dir, out):
 
 
 def fit_and_score(estimator, score, train, test, zoo, metrics):
+    cv = {}
+    if "cv" in metrics:
+        sklearn_mean, sklearn_std = cross_validate_on_folds(estimator, score, train,
+                                                            metrics["cv"]["folds"])
+        cv = dict(cv_zoo=metrics["cv"]["mean"], cv_zoo_std=metrics["cv"]["std"],
+                  cv_sklearn=sklearn_mean, cv_sklearn_std=sklearn_std)
     start = time.perf_counter()
     estimator.fit(*train)
     seconds = time.perf_counter() - start
     reference = score(test[1], estimator.predict(test[0]))
     return dict(zoo=zoo, sklearn=reference, zoo_seconds=metrics["train_seconds"],
                 sklearn_seconds=seconds, epochs=metrics["epochs_run"],
-                stop=metrics["stop"]["reason"], n_train=len(train[1]), n_test=len(test[1]))
+                stop=metrics["stop"]["reason"], n_train=len(train[1]), n_test=len(test[1]),
+                **cv)
 
 
 CASES = {
@@ -197,7 +227,11 @@ def main():
     parser.add_argument("--case", action="append", choices=list(CASES),
                         help="datasets to run (default: all)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--cv", type=int, metavar="K",
+                        help="also cross-validate both on the zoo's K folds of the training rows")
     args = parser.parse_args()
+    global CV_FOLDS
+    CV_FOLDS = args.cv
     rows = []
     for name in args.case or list(CASES):
         model, metric, case = CASES[name]
@@ -206,7 +240,15 @@ def main():
         rows.append((name, model, metric, result))
         print(f"{name}: zoo {result['zoo']:.4f}, scikit-learn {result['sklearn']:.4f}",
               file=sys.stderr)
-    if args.markdown:
+    if args.markdown and args.cv:
+        print(f"| dataset | zoo model | metric | zoo, {args.cv}-fold mean ± std "
+              "| scikit-learn, same folds | zoo − sklearn |")
+        print("|---|---|---|---:|---:|---:|")
+        for name, model, metric, r in rows:
+            print(f"| {name} | {model} | {metric} | {r['cv_zoo']:.4f} ± {r['cv_zoo_std']:.4f} "
+                  f"| {r['cv_sklearn']:.4f} ± {r['cv_sklearn_std']:.4f} "
+                  f"| {r['cv_zoo'] - r['cv_sklearn']:+.4f} |")
+    elif args.markdown:
         print("| dataset | zoo model | metric | zoo | scikit-learn | zoo − sklearn "
               "| train / test rows | zoo training | sklearn fit |")
         print("|---|---|---|---:|---:|---:|---:|---:|---:|")

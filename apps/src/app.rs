@@ -6,6 +6,7 @@
 use std::fmt::Debug;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,7 +18,9 @@ use zoo_models::train::FitConfig;
 
 use crate::cli::{RuntimeArgs, SavedModelArgs, TrainArgs};
 use crate::preprocessing::Preprocessing;
-use crate::run::{MetricsFile, fit_test_and_save, print_training_summary};
+use crate::run::{
+    CV_FILE, MetricsFile, cross_validate_and_save, fit_test_and_save, print_training_summary,
+};
 use crate::saved::SavedModel;
 use crate::split::DataSplit;
 use crate::test_metrics::{TestMetrics, measure, print_test_metrics};
@@ -182,6 +185,18 @@ pub fn train<A: App>(
     manifest.trained_on = Some(command.runtime.backend);
     manifest.preprocessing = serde_json::to_value(&prepared.preprocessing)?;
     let out = command.train.out_dir(A::NAME, choice.name);
+    // A resumed run's cross-validation was done before its training began; a new run without
+    // one leaves no earlier run's `cv.json` behind.
+    let cv_file = out.join(CV_FILE);
+    let resuming = command.train.resume.is_some();
+    match command.train.cv {
+        Some(k) if !(resuming && cv_file.is_file()) => {
+            cross_validate_and_save(&manifest, &prepared.split, &fit_config, &devices, k, &out)?
+        }
+        None if !resuming && cv_file.is_file() => std::fs::remove_file(&cv_file)
+            .with_context(|| format!("removing the earlier run's {}", cv_file.display()))?,
+        _ => {}
+    }
     let fit_config = command.train.checkpointing(fit_config, &out)?;
     let metrics = fit_test_and_save(
         manifest,

@@ -224,6 +224,12 @@ pub struct TrainArgs {
     /// component of the gradient is larger than 1e-4.
     #[arg(long)]
     pub tol: Option<f64>,
+    /// Cross-validate first: K models, each trained on all but one of K stratified, seeded
+    /// folds of the training rows and scored on that fold; prints each fold's and the mean ±
+    /// std of the test metric and writes `cv.json`, then trains the model on all the training
+    /// rows as usual (scikit-learn's `cross_val_score`, then a refit).
+    #[arg(long, value_name = "K")]
+    pub cv: Option<usize>,
     /// Fraction of the training data held out for validation.
     #[arg(long, default_value_t = 0.1)]
     pub validation_split: f64,

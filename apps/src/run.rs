@@ -11,7 +11,9 @@ use zoo_models::backend::BackendKind;
 use zoo_models::interop;
 use zoo_models::model::Model;
 use zoo_models::store::{self, ModelManifest, write_atomic, write_json_atomic};
-use zoo_models::train::{FitConfig, History, StopReason, fit_data_parallel};
+use zoo_models::train::{
+    FitConfig, FoldScore, History, StopReason, cross_validate, fit_data_parallel,
+};
 
 use crate::cli::{InitialWeights, TrainingDevices};
 use crate::plots;
@@ -20,6 +22,7 @@ use crate::split::{DataSplit, SPLIT_FILE, SplitIds};
 use crate::test_metrics::{TestMetrics, measure};
 
 pub const HISTORY_FILE: &str = "history.json";
+pub const CV_FILE: &str = "cv.json";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const LEARNING_CURVE_FILE: &str = "learning-curve.png";
 pub const CONFUSION_MATRIX_FILE: &str = "confusion-matrix.png";
@@ -102,6 +105,67 @@ pub fn print_training_summary(metrics: &MetricsFile, out: &Path) {
         metrics.train_samples_per_second,
         out.display()
     );
+}
+
+/// `cv.json`: the scores of a cross-validation of the training rows.
+#[derive(Serialize)]
+struct CvFile<'a> {
+    k: usize,
+    metric: &'static str,
+    mean: f64,
+    std: f64,
+    /// Each fold's held-out rows (positions in `split.json`'s `train` list) and score.
+    folds: &'a [FoldScore],
+}
+
+/// Cross-validates `manifest`'s model on `split`'s training rows in `k` folds with
+/// `fit_config` (on the main device; the validation rows are not used), prints the scores and
+/// writes them into `out`'s `cv.json`.
+pub fn cross_validate_and_save(
+    manifest: &ModelManifest,
+    split: &DataSplit,
+    fit_config: &FitConfig,
+    devices: &TrainingDevices,
+    k: usize,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let fit_config = FitConfig {
+        validation_split: 0.0,
+        ..fit_config.clone()
+    };
+    let cv = cross_validate(
+        &manifest.model,
+        manifest.task,
+        &split.train,
+        &fit_config,
+        k,
+        &devices.main,
+    )?;
+    for (fold, score) in cv.folds.iter().enumerate() {
+        println!(
+            "fold {}/{k}: {} {:.4} on {} rows",
+            fold + 1,
+            cv.metric,
+            score.score,
+            score.test_rows.len()
+        );
+    }
+    println!(
+        "cross-validation {}: {:.4} ± {:.4} ({k} folds)",
+        cv.metric,
+        cv.mean(),
+        cv.std()
+    );
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let file = CvFile {
+        k,
+        metric: cv.metric,
+        mean: cv.mean(),
+        std: cv.std(),
+        folds: &cv.folds,
+    };
+    write_json_atomic(&out.join(CV_FILE), &file)?;
+    Ok(())
 }
 
 /// The part of `train` every app shares: the model is initialised from the seed on the main

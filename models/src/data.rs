@@ -291,6 +291,39 @@ impl TargetData {
         (train, held_out)
     }
 
+    /// `k` folds of the examples' indices, their sizes within one of each other: each class's
+    /// examples (one group for regression), shuffled, dealt to the folds in turn, the deal
+    /// going on from class to class, so that every fold keeps the class proportions within
+    /// one example, as scikit-learn's `StratifiedKFold(shuffle=True)`. Seeded (ChaCha12, as
+    /// the splits). A fold may miss a class with fewer than `k` examples.
+    pub fn folds(&self, k: usize, seed: u64) -> Vec<Vec<usize>> {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
+        let groups: Vec<Vec<usize>> = match self {
+            TargetData::Classes { labels, n_classes } => {
+                let mut groups = vec![Vec::new(); *n_classes];
+                labels
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, &l)| groups[l].push(i));
+                groups
+            }
+            TargetData::Values { .. } => vec![(0..self.len()).collect()],
+        };
+        let k = k.max(1);
+        let mut folds = vec![Vec::new(); k];
+        let mut dealt = 0;
+        for mut group in groups {
+            group.shuffle(&mut rng);
+            for i in group {
+                folds[dealt % k].push(i);
+                dealt += 1;
+            }
+        }
+        folds
+    }
+
     /// scikit-learn's `class_weight="balanced"`: class `c` weighs `n / (n_classes · count_c)`,
     /// so that every class adds up to the same share of the loss; a class without examples
     /// weighs 1 (it is never a target). `None` for regression.
@@ -547,6 +580,26 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn folds_cover_every_example_once_and_keep_the_class_proportions() {
+        // 30 of class 0, 12 of class 1, 3 of class 2, sorted as a file grouped by class.
+        let targets = sorted_labels(&[30, 12, 3]);
+        let folds = targets.folds(3, 5);
+        let mut all: Vec<usize> = folds.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..45).collect::<Vec<_>>());
+        let TargetData::Classes { labels, .. } = &targets else {
+            unreachable!()
+        };
+        for fold in &folds {
+            assert_eq!(fold.len(), 15);
+            let count = |c| fold.iter().filter(|&&i| labels[i] == c).count();
+            assert_eq!((count(0), count(1), count(2)), (10, 4, 1));
+        }
+        assert_eq!(folds, targets.folds(3, 5), "seeded");
+        assert_ne!(folds, targets.folds(3, 6));
     }
 
     #[test]

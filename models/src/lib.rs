@@ -66,8 +66,8 @@ pub mod prelude {
     pub use crate::store::ModelManifest;
     pub use crate::task::Task;
     pub use crate::train::{
-        ConvergenceConfig, EarlyStoppingConfig, FitConfig, Fitted, History, OptimizerConfig,
-        StopReason, fit, fit_data_parallel,
+        ConvergenceConfig, CrossValidation, EarlyStoppingConfig, FitConfig, Fitted, History,
+        OptimizerConfig, StopReason, cross_validate, fit, fit_data_parallel,
     };
     pub use burn::prelude::Device;
 }

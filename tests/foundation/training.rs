@@ -640,3 +640,45 @@ fn history_serialises_like_keras() {
     let back: History = serde_json::from_value(json).unwrap();
     assert_eq!(back, fitted.history);
 }
+
+#[test]
+fn cross_validation_scores_every_fold_on_rows_its_model_never_saw() {
+    let _rng = exclusive_rng();
+    let data = separable_blobs(40, 2, 31);
+    let set: ExampleSet = data.clone().into();
+    let config = ModelConfig::Logistic(LogisticRegressionConfig::new(2, 2));
+    let device = cpu_backends()[0].1.clone();
+    let fit_config = FitConfig::lbfgs_until_converged()
+        .with_penalty_c(Some(1.0))
+        .with_progress(false);
+    let cv = cross_validate(&config, Task::Binary, &set, &fit_config, 5, &device).unwrap();
+    assert_eq!((cv.metric, cv.folds.len()), ("accuracy", 5));
+    let mut rows: Vec<usize> = cv.folds.iter().flat_map(|f| f.test_rows.clone()).collect();
+    rows.sort_unstable();
+    assert_eq!(
+        rows,
+        (0..set.len()).collect::<Vec<_>>(),
+        "each row in one fold"
+    );
+    // A fold's score is its own model's accuracy on its rows: trained again here on the
+    // other folds, the model scores the same.
+    let fold = &cv.folds[2];
+    let others: Vec<usize> = (0..set.len())
+        .filter(|i| !fold.test_rows.contains(i))
+        .collect();
+    device.seed(fit_config.seed);
+    let model = config.init(&device).unwrap();
+    let fitted = fit(model, Task::Binary, &set.select(&others), None, &fit_config).unwrap();
+    let held_out = data.select(&fold.test_rows);
+    assert_eq!(accuracy(&fitted.model, Task::Binary, &held_out), fold.score);
+    assert!(cv.mean() > 0.8, "{:?}", cv.folds);
+    let scores: Vec<f64> = cv.folds.iter().map(|f| f.score).collect();
+    let mean = scores.iter().sum::<f64>() / 5.0;
+    assert!((cv.mean() - mean).abs() < 1e-12);
+    assert!(cv.std() <= scores.iter().map(|s| (s - mean).abs()).fold(0.0, f64::max));
+    // Too many folds, or one, are errors.
+    for k in [1, set.len() + 1] {
+        let err = cross_validate(&config, Task::Binary, &set, &fit_config, k, &device).unwrap_err();
+        assert!(err.to_string().contains("folds"), "{err}");
+    }
+}

@@ -278,3 +278,62 @@ fn balanced_class_weights_raise_the_rare_class_recall() {
     let err = train_with("balanced", &["--model", "linear", "--dataset", "diabetes"]);
     assert!(err.contains("regression"), "{err}");
 }
+
+#[test]
+fn cv_scores_folds_of_the_training_rows_then_trains_on_all_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("iris");
+    let (metrics, _) = train_run(&[
+        "train",
+        "--model",
+        "logistic",
+        "--dataset",
+        "iris",
+        "--cv",
+        "4",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+    let cv = read_json(&out.join("cv.json"));
+    let split = read_json(&out.join("split.json"));
+    let n_train = split["train"].as_array().unwrap().len();
+    assert_eq!(
+        (cv["k"].as_u64(), cv["metric"].as_str()),
+        (Some(4), Some("accuracy"))
+    );
+    let folds = cv["folds"].as_array().unwrap();
+    let mut rows: Vec<u64> = folds
+        .iter()
+        .flat_map(|f| {
+            f["test_rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_u64().unwrap())
+        })
+        .collect();
+    rows.sort_unstable();
+    assert_eq!(rows, (0..n_train as u64).collect::<Vec<_>>(), "{cv}");
+    let scores: Vec<f64> = folds.iter().map(|f| f["score"].as_f64().unwrap()).collect();
+    let mean = scores.iter().sum::<f64>() / 4.0;
+    assert!((cv["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!(mean > 0.85, "{scores:?}");
+    // Then the usual run on all the training rows: its model, tested.
+    assert!(out.join("model.bpk").is_file());
+    assert!(accuracy(&metrics) > 0.85, "{metrics:?}");
+
+    let err = train_run(&[
+        "train",
+        "--dataset",
+        "iris",
+        "--cv",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("folds"), "{err}");
+}

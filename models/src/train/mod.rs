@@ -11,11 +11,13 @@
 //! builds for Adam), `config` (the settings),
 //! `history` (what training returns), `stopping` (the stopping rules and the interrupter),
 //! `progress` (the terminal), `checkpointer` (saving and resuming), `step` (one optimisation
-//! step), `epoch` (a mini-batch or full-batch epoch) and `fit` (the loop).
+//! step), `epoch` (a mini-batch or full-batch epoch), `fit` (the loop) and `cross_validation`
+//! (k models by `fit`).
 
 mod adam;
 pub mod checkpointer;
 mod config;
+mod cross_validation;
 mod epoch;
 mod fit;
 mod history;
@@ -24,6 +26,7 @@ mod step;
 mod stopping;
 
 pub use config::{ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig};
+pub use cross_validation::{CrossValidation, FoldScore, cross_validate};
 pub use epoch::{FULL_BATCH_CHUNK_ROWS, LBFGS_HISTORY_BYTES, full_batch_chunk};
 pub use fit::{fit, fit_data_parallel};
 pub use history::{EpochRecord, Fitted, History, StopReason};
