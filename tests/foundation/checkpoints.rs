@@ -35,6 +35,43 @@ fn mlp(device: &Device) -> Model {
 }
 
 #[test]
+fn an_interval_writes_the_first_and_last_epochs_and_the_run_still_resumes_exactly() {
+    let _rng = exclusive_rng();
+    let data = separable_blobs(60, 4, 5);
+    let task = Task::Multiclass { n_classes: 4 };
+    let device = cpu_backends()[0].1.clone();
+    let hourly = |dir: &std::path::Path, epochs| {
+        mlp_run(dir, epochs)
+            .with_validation_split(0.0)
+            .with_checkpoint_interval(Some(3600.0))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let straight = fit(mlp(&device), task, &data, None, &hourly(dir.path(), 5)).unwrap();
+    let written: Vec<usize> = checkpoint::list(dir.path())
+        .unwrap()
+        .iter()
+        .map(|c| c.state.epochs_done)
+        .collect();
+    // Epochs 2 to 4 came within the hour after epoch 1's.
+    assert_eq!(written, [1, 5]);
+
+    // Killed after three epochs, only epoch 1 was saved: the resumed run goes on from there
+    // and ends as the uninterrupted one.
+    let dir = tempfile::tempdir().unwrap();
+    fit(mlp(&device), task, &data, None, &hourly(dir.path(), 3)).unwrap();
+    let kept = checkpoint::list(dir.path()).unwrap();
+    std::fs::remove_dir_all(&kept.last().unwrap().dir).unwrap();
+    assert_eq!(checkpoint::latest(dir.path()).unwrap().state.epochs_done, 1);
+    let config = hourly(dir.path(), 5).with_resume(true);
+    let resumed = fit(mlp(&device), task, &data, None, &config).unwrap();
+    assert_eq!(weights(&resumed.model), weights(&straight.model));
+    assert_eq!(
+        figures(&resumed.history.epochs),
+        figures(&straight.history.epochs)
+    );
+}
+
+#[test]
 fn a_resumed_mlp_with_dropout_ends_bit_for_bit_as_the_uninterrupted_run() {
     let _rng = exclusive_rng();
     let data = separable_blobs(60, 4, 5);
