@@ -132,7 +132,6 @@ pub(crate) fn data_parallel_step(
     l2_penalty: f64,
 ) -> (Model, Tensor<1>, Option<Tensor<1, Int>>) {
     let device = model.device();
-    let loss_task = loss.task;
     let n = shards.iter().map(|b| b.inputs.n_rows()).sum::<usize>() as f64;
     let results: Vec<_> = std::thread::scope(|scope| {
         let workers: Vec<_> = shards
@@ -148,11 +147,10 @@ pub(crate) fn data_parallel_step(
                     let penalty = if k == 0 { l2_penalty / share } else { 0.0 };
                     let outputs = replica.forward(shard.inputs);
                     let shard_loss =
-                        objective(&replica, loss, outputs.clone(), &shard.targets, penalty);
-                    let loss = shard_loss * share;
-                    let correct = correct_count(loss_task, outputs.detach(), &shard.targets);
-                    let grads = GradientsParams::from_grads(loss.backward(), &replica);
-                    (loss.detach(), correct, grads)
+                        objective(&replica, loss, outputs.clone(), &shard.targets, penalty) * share;
+                    let correct = correct_count(loss.task, outputs.detach(), &shard.targets);
+                    let grads = GradientsParams::from_grads(shard_loss.backward(), &replica);
+                    (shard_loss.detach(), correct, grads)
                 })
             })
             .collect();
