@@ -3,6 +3,7 @@
 //! (no features are copied, so it works at the sizes `fit` handles out of memory), stratified
 //! for classification and seeded (`TargetData::folds`).
 
+use burn::prelude::Device;
 use serde::Serialize;
 
 use super::config::FitConfig;
@@ -13,7 +14,6 @@ use crate::error::Result;
 use crate::inference::{Metrics, evaluate};
 use crate::model::ModelConfig;
 use crate::task::Task;
-use burn::prelude::Device;
 
 /// One fold's held-out examples and the score of the model trained without them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
