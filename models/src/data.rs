@@ -249,17 +249,7 @@ impl TargetData {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
         let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
-        let mut groups: Vec<Vec<usize>> = match self {
-            TargetData::Classes { labels, n_classes } => {
-                let mut groups = vec![Vec::new(); *n_classes];
-                labels
-                    .iter()
-                    .enumerate()
-                    .for_each(|(i, &l)| groups[l].push(i));
-                groups
-            }
-            TargetData::Values { .. } => vec![(0..self.len()).collect()],
-        };
+        let mut groups = self.class_groups();
         let capacity = |g: &Vec<usize>| g.len().saturating_sub(1);
         let shares: Vec<f64> = groups.iter().map(|g| g.len() as f64 * fraction).collect();
         let mut held: Vec<usize> = groups
@@ -291,16 +281,10 @@ impl TargetData {
         (train, held_out)
     }
 
-    /// `k` folds of the examples' indices, their sizes within one of each other: each class's
-    /// examples (one group for regression), shuffled, dealt to the folds in turn, the deal
-    /// going on from class to class, so that every fold keeps the class proportions within
-    /// one example, as scikit-learn's `StratifiedKFold(shuffle=True)`. Seeded (ChaCha12, as
-    /// the splits). A fold may miss a class with fewer than `k` examples.
-    pub fn folds(&self, k: usize, seed: u64) -> Vec<Vec<usize>> {
-        use rand::SeedableRng;
-        use rand::seq::SliceRandom;
-        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
-        let groups: Vec<Vec<usize>> = match self {
+    /// The examples' indices by class, in order (one group for regression): what stratified
+    /// splits and folds deal from.
+    fn class_groups(&self) -> Vec<Vec<usize>> {
+        match self {
             TargetData::Classes { labels, n_classes } => {
                 let mut groups = vec![Vec::new(); *n_classes];
                 labels
@@ -310,7 +294,19 @@ impl TargetData {
                 groups
             }
             TargetData::Values { .. } => vec![(0..self.len()).collect()],
-        };
+        }
+    }
+
+    /// `k` folds of the examples' indices, their sizes within one of each other: each class's
+    /// examples (one group for regression), shuffled, dealt to the folds in turn, the deal
+    /// going on from class to class, so that every fold keeps the class proportions within
+    /// one example, as scikit-learn's `StratifiedKFold(shuffle=True)`. Seeded (ChaCha12, as
+    /// the splits). A fold may miss a class with fewer than `k` examples.
+    pub fn folds(&self, k: usize, seed: u64) -> Vec<Vec<usize>> {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
+        let groups = self.class_groups();
         let k = k.max(1);
         let mut folds = vec![Vec::new(); k];
         let mut dealt = 0;

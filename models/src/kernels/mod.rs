@@ -257,12 +257,35 @@ pub fn adam_step<const D: usize>(
     momentum: Option<AdaptiveMomentumState<D>>,
     hyper: AdamStep,
 ) -> (Tensor<D>, AdaptiveMomentumState<D>) {
+    let grad = grad
+        .try_into_primitive::<Flex>()
+        .expect("adam_applies checked that the tensors live on flex");
+    in_place_adam(
+        param,
+        momentum,
+        hyper,
+        |param, moment_1, moment_2, hyper, first_step| {
+            let grad = flex::elements(&grad);
+            adam::step(param, &grad, moment_1, moment_2, hyper, first_step)
+        },
+    )
+}
+
+/// What [`adam_step`] and [`adam_step_rows`] share: `param` and its moments (zeros on the first
+/// step) as f32 slices to update in place, this step's number in `hyper`, and the updated
+/// tensors and state back. The tensors are on flex (the callers' checks).
+fn in_place_adam<const D: usize>(
+    param: Tensor<D>,
+    momentum: Option<AdaptiveMomentumState<D>>,
+    hyper: AdamStep,
+    update: impl FnOnce(&mut [f32], &mut [f32], &mut [f32], AdamStep, bool),
+) -> (Tensor<D>, AdaptiveMomentumState<D>) {
     let shape = param.shape();
     let flex = |t: Tensor<D>| {
         t.try_into_primitive::<Flex>()
-            .expect("adam_applies checked that the tensors live on flex")
+            .expect("the fused Adam steps take tensors on flex")
     };
-    let (param, grad) = (flex(param), flex(grad));
+    let param = flex(param);
     let first_step = momentum.is_none();
     let (time, moment_1, moment_2) = match momentum {
         Some(m) => (m.time + 1, flex(m.moment_1), flex(m.moment_2)),
@@ -272,9 +295,8 @@ pub fn adam_step<const D: usize>(
         }
     };
     let [mut param, mut moment_1, mut moment_2] = [param, moment_1, moment_2].map(exclusive);
-    adam::step(
+    update(
         param.storage_mut(),
-        &flex::elements(&grad),
         moment_1.storage_mut(),
         moment_2.storage_mut(),
         AdamStep { time, ..hyper },
@@ -304,36 +326,23 @@ pub fn adam_step_rows<const D: usize>(
     momentum: Option<AdaptiveMomentumState<D>>,
     hyper: AdamStep,
 ) -> (Tensor<D>, AdaptiveMomentumState<D>) {
-    let shape = param.shape();
     let width = param.dims()[D - 1];
-    let flex = |t: Tensor<D>| {
-        t.try_into_primitive::<Flex>()
-            .expect("row-sparse gradients come from flex, for weights on flex")
-    };
-    let param = flex(param);
-    let first_step = momentum.is_none();
-    let (time, moment_1, moment_2) = match momentum {
-        Some(m) => (m.time + 1, flex(m.moment_1), flex(m.moment_2)),
-        None => {
-            let zeros = || FlexTensor::zeros(shape.clone(), DType::F32);
-            (1, zeros(), zeros())
-        }
-    };
-    let [mut param, mut moment_1, mut moment_2] = [param, moment_1, moment_2].map(exclusive);
-    adam::step_rows(
-        param.storage_mut(),
-        &gradient.rows,
-        &gradient.values,
-        width,
-        moment_1.storage_mut(),
-        moment_2.storage_mut(),
-        AdamStep { time, ..hyper },
-        first_step,
-    );
-    let tensor = |t: FlexTensor| Tensor::from_primitive::<Flex>(t);
-    (
-        tensor(param),
-        AdaptiveMomentumState::new(time, tensor(moment_1), tensor(moment_2)),
+    in_place_adam(
+        param,
+        momentum,
+        hyper,
+        |param, moment_1, moment_2, hyper, first_step| {
+            adam::step_rows(
+                param,
+                &gradient.rows,
+                &gradient.values,
+                width,
+                moment_1,
+                moment_2,
+                hyper,
+                first_step,
+            )
+        },
     )
 }
 
