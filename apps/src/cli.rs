@@ -247,6 +247,11 @@ pub struct TrainArgs {
     /// Folder for the model, its history, test metrics and charts [default: runs/APP-MODEL].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Log every epoch as Keras' TensorBoard and CSVLogger callbacks do: TensorBoard event
+    /// files in DIR/train (loss, accuracy, learning rate) and DIR/validation (the validation
+    /// figures), and DIR/history.csv; watch with `tensorboard --logdir DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     /// No progress bar and no per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
@@ -410,6 +415,7 @@ impl TrainArgs {
             early_stopping: self.patience.map(EarlyStoppingConfig::new),
             target_loss: self.target_loss,
             progress: !self.quiet,
+            log_dir: self.log_dir.clone(),
             ..defaults
         }
     }

@@ -45,6 +45,7 @@ pub mod sparse;
 pub mod store;
 pub mod summary;
 pub mod task;
+pub mod tensorboard;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@ mod conv;
 mod datasets;
 mod interop;
 mod kernels;
+mod logs;
 mod models;
 mod store;
 mod training;

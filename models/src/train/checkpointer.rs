@@ -259,7 +259,7 @@ fn store_error(path: &Path, message: impl ToString) -> Error {
 }
 
 /// The FitConfig fields a resumed run may change: the epoch budget (to train longer), the
-/// progress display and where and how often checkpoints go.
+/// progress display, where and how often checkpoints go, and where the logs go.
 fn comparable(config: &FitConfig) -> serde_json::Value {
     let mut value = serde_json::to_value(config).expect("a FitConfig is JSON");
     if let Some(fields) = value.as_object_mut() {
@@ -268,6 +268,7 @@ fn comparable(config: &FitConfig) -> serde_json::Value {
             "progress",
             "checkpoints",
             "checkpoint_interval",
+            "log_dir",
             "resume",
         ] {
             fields.remove(field);

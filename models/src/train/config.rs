@@ -198,6 +198,9 @@ pub struct FitConfig {
     /// the last, a stopped one and a new best epoch whose weights early stopping would restore
     /// are always written. `None`: every epoch.
     pub checkpoint_interval: Option<f64>,
+    /// Write TensorBoard event files and a CSV log of every epoch into this folder (see
+    /// [`super::CSV_LOG_FILE`]), as Keras' `TensorBoard` and `CSVLogger` callbacks.
+    pub log_dir: Option<PathBuf>,
     /// Go on from the last complete checkpoint in `checkpoints` rather than from the start. The
     /// model, the data and the settings must be the checkpoint's, but for a larger `epochs`.
     #[config(default = false)]

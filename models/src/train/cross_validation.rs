@@ -51,7 +51,7 @@ impl CrossValidation {
 }
 
 /// Trains `k` models of `model` for `task` on `data` with `config` (each on all folds but one,
-/// its weights seeded with `config.seed` on `device`, no checkpoints and no resume) and scores
+/// its weights seeded with `config.seed` on `device`, no checkpoints, logs or resume) and scores
 /// each on its held-out fold.
 pub fn cross_validate(
     model: &ModelConfig,
@@ -71,6 +71,7 @@ pub fn cross_validate(
     )?;
     let config = FitConfig {
         checkpoints: None,
+        log_dir: None,
         resume: false,
         ..config.clone()
     };

@@ -12,6 +12,7 @@ use super::epoch::{EpochEnd, Run, Trainer, full_batch_chunk};
 use super::history::{EpochRecord, Fitted, History, StopReason};
 use super::progress::Progress;
 use super::stopping::{EpochOutcome, Interrupter, StoppingStrategy, stop_reason, stopping_rules};
+use super::training_log::TrainingLog;
 use crate::config::ConfigError;
 use crate::data::{Subsets, classes_without_training};
 use crate::dataset::{ExampleSet, ToExampleSet};
@@ -148,6 +149,7 @@ struct Training<'a> {
     best_model: Option<Model>,
     rules: Vec<Box<dyn StoppingStrategy>>,
     progress: Progress,
+    log: Option<TrainingLog>,
     /// When this run last wrote a checkpoint.
     last_checkpoint: Option<Instant>,
 }
@@ -198,6 +200,10 @@ impl<'a> Training<'a> {
             best_model,
             rules: stopping_rules(config),
             progress: Progress::new(config.progress, config.epochs),
+            log: config
+                .log_dir
+                .as_deref()
+                .map(|dir| TrainingLog::new(dir, config.learning_rate)),
             last_checkpoint: None,
         };
         Ok((model, training))
@@ -249,6 +255,9 @@ impl<'a> Training<'a> {
         }
         let monitored = record.val_loss().unwrap_or(loss);
         self.state.history.push(record);
+        if let Some(log) = &mut self.log {
+            log.record(&self.state.history)?;
+        }
         let min_delta = config
             .early_stopping
             .as_ref()

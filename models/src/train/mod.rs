@@ -11,8 +11,8 @@
 //! builds for Adam), `config` (the settings),
 //! `history` (what training returns), `stopping` (the stopping rules and the interrupter),
 //! `progress` (the terminal), `checkpointer` (saving and resuming), `step` (one optimisation
-//! step), `epoch` (a mini-batch or full-batch epoch), `fit` (the loop) and `cross_validation`
-//! (k models by `fit`).
+//! step), `epoch` (a mini-batch or full-batch epoch), `training_log` (TensorBoard and CSV logs), `fit` (the
+//! loop) and `cross_validation` (k models by `fit`).
 
 mod adam;
 pub mod checkpointer;
@@ -24,6 +24,7 @@ mod history;
 mod progress;
 mod step;
 mod stopping;
+mod training_log;
 
 pub use config::{ConvergenceConfig, EarlyStoppingConfig, FitConfig, OptimizerConfig};
 pub use cross_validation::{CrossValidation, FoldScore, cross_validate};
@@ -32,3 +33,4 @@ pub use fit::{fit, fit_data_parallel};
 pub use history::{EpochRecord, Fitted, History, StopReason};
 pub(crate) use step::{Loss, lazy_sparse_updates, step};
 pub use stopping::{Interrupter, request_stop};
+pub use training_log::CSV_LOG_FILE;
