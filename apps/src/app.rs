@@ -24,6 +24,7 @@ use crate::run::{
 use crate::saved::SavedModel;
 use crate::split::DataSplit;
 use crate::test_metrics::{TestMetrics, measure, print_test_metrics};
+use crate::tune::{TuneCommand, tune};
 
 /// What makes an app: its name and arguments, and how it reads its data kind into the
 /// examples, model and preprocessing of a training run.
@@ -113,6 +114,10 @@ pub enum Command<A: App> {
     Evaluate(EvaluateCommand<A>),
     #[command(about = A::PREDICT_ABOUT)]
     Predict(PredictCommand<A>),
+    /// Search hyper-parameters (random search, successive halving or Hyperband over `train`'s
+    /// flags), rank the trials on a validation figure and refit the best: `tune --param
+    /// lr=log:1e-4..1e-1 --param model=logistic/mlp -- TRAIN ARGUMENTS`.
+    Tune(TuneCommand),
 }
 
 #[derive(Args, Debug)]
@@ -237,6 +242,7 @@ pub fn run<A: App>(cli: Cli<A>) -> anyhow::Result<()> {
                 println!("{line}");
             }
         }
+        Command::Tune(command) => tune::<A>(&command)?,
     }
     Ok(())
 }

@@ -36,5 +36,6 @@ pub mod test_metrics;
 pub mod text;
 pub mod text_classifier;
 pub mod token;
+pub mod tune;
 pub mod untrusted;
 pub mod vision;

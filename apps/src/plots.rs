@@ -281,3 +281,55 @@ mod tests {
         assert!(confusion_matrix(&diagonal, &many).is_ok());
     }
 }
+
+/// `tune`'s chart: each trial's ranking figure after each budget it trained for (a line per
+/// trial, labelled with its number at its last point).
+pub fn search(trials: &[(String, Vec<(f64, f64)>)], metric: &str) -> Result<Vec<u8>, String> {
+    let points = trials.iter().flat_map(|(_, p)| p.iter());
+    let (mut x_high, mut low, mut high) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in points {
+        x_high = x_high.max(x);
+        (low, high) = (low.min(y), high.max(y));
+    }
+    if !low.is_finite() {
+        (low, high) = (0.0, 1.0);
+    }
+    let margin = ((high - low) * 0.1).max(1e-3);
+    render((720, 480), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{metric} per trial and budget"), ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_high * 1.08, (low - margin)..(high + margin))
+            .map_err(draw_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("epochs")
+            .y_desc(metric)
+            .draw()
+            .map_err(draw_error)?;
+        for (i, (label, series)) in trials.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    series.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(draw_error)?;
+            chart
+                .draw_series(series.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(draw_error)?;
+            if let Some(&last) = series.last() {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        label.clone(),
+                        last,
+                        ("sans-serif", 13).into_font().color(&color),
+                    )))
+                    .map_err(draw_error)?;
+            }
+        }
+        Ok(())
+    })
+}

@@ -334,7 +334,10 @@ impl HParamInfo {
             HParamDomain::Numbers(values) => (
                 3,
                 Domain::Discrete(ListValue {
-                    values: values.iter().map(|v| (&HParam::Number(*v)).into()).collect(),
+                    values: values
+                        .iter()
+                        .map(|v| (&HParam::Number(*v)).into())
+                        .collect(),
                 }),
             ),
             HParamDomain::Texts(values) => (
