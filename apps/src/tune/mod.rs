@@ -160,13 +160,18 @@ impl Metric {
         })
     }
 
-    /// Whether `a` ranks before `b`; failed trials (no figure) rank last.
-    fn better(&self, a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
-        match (a, b) {
-            (Some(a), Some(b)) if self.higher_is_better => b.total_cmp(&a),
-            (Some(a), Some(b)) => a.total_cmp(&b),
-            (a, b) => b.is_some().cmp(&a.is_some()),
-        }
+    /// Whether `a` ranks before `b`: on the figure (failed trials, with none, last), then on
+    /// the validation loss, then on the trial's number.
+    fn rank(&self, a: &TrialResult, b: &TrialResult) -> std::cmp::Ordering {
+        let figure = match (a.metric, b.metric) {
+            (Some(x), Some(y)) if self.higher_is_better => y.total_cmp(&x),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (x, y) => y.is_some().cmp(&x.is_some()),
+        };
+        let loss = |r: &TrialResult| r.val_loss.unwrap_or(f64::INFINITY);
+        figure
+            .then(loss(a).total_cmp(&loss(b)))
+            .then(a.trial.cmp(&b.trial))
     }
 }
 
@@ -406,11 +411,7 @@ impl<A: App> Search<A> {
             .filter_map(|&t| self.result(t, rung))
             .filter(|r| r.metric.is_some())
             .collect();
-        ranked.sort_by(|a, b| {
-            self.metric
-                .better(a.metric, b.metric)
-                .then(a.trial.cmp(&b.trial))
-        });
+        ranked.sort_by(|a, b| self.metric.rank(a, b));
         ranked.into_iter().take(keep).map(|r| r.trial).collect()
     }
 
@@ -467,16 +468,12 @@ impl<A: App> Search<A> {
                 None => last.push(result),
             }
         }
-        last.sort_by(|a, b| {
-            self.metric
-                .better(a.metric, b.metric)
-                .then(a.trial.cmp(&b.trial))
-        });
+        last.sort_by(|a, b| self.metric.rank(a, b));
         last
     }
 
-    /// Trains the best configuration again, for the epochs its trial ran, on all the
-    /// training rows (no validation part), into `best/`.
+    /// Trains the best configuration again on all the training rows (no validation part),
+    /// for as long as its trial trained ([`TrialResult::refit_epochs`]), into `best/`.
     fn refit_best(&mut self) -> anyhow::Result<()> {
         let Some(best) = self
             .leaderboard()
@@ -486,14 +483,14 @@ impl<A: App> Search<A> {
         else {
             bail!("every trial failed: see trials.csv and the trials' train.log");
         };
-        let (trial, epochs) = (best.trial, best.epochs_kept);
+        let (trial, epochs) = (best.trial, best.refit_epochs());
         if self.state.refitted == Some(trial) {
             return Ok(());
         }
         let config = &self.configs[trial - 1].0;
         let flags = self.space.flags(config);
         println!(
-            "refitting trial {trial} on all the training rows for {epochs} epochs: {}",
+            "refitting trial {trial} on all the training rows for up to {epochs} epochs: {}",
             flags.join(" ")
         );
         let dir = self.out.join(BEST_DIR);

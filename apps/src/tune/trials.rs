@@ -46,10 +46,24 @@ pub struct TrialResult {
     pub epochs_kept: usize,
     /// The ranking figure of the kept weights; none when the trial failed.
     pub metric: Option<f64>,
+    /// Their validation loss, which breaks ties between equal figures (an accuracy on a few
+    /// hundred examples often ties).
+    pub val_loss: Option<f64>,
     /// `ok`, or why the trial failed.
     pub status: String,
     /// Wall time of the rung's process.
     pub seconds: f64,
+}
+
+impl TrialResult {
+    /// The epochs a refit of this trial trains for: those of the weights early stopping
+    /// restored, else the rung's budget (a run a stopping rule ended stops by the same rule).
+    pub fn refit_epochs(&self) -> usize {
+        match self.epochs_kept < self.epochs_run {
+            true => self.epochs_kept,
+            false => self.epochs,
+        }
+    }
 }
 
 /// Set by Ctrl-C: no new trial starts, the running ones stop at a checkpoint.
@@ -167,6 +181,7 @@ fn result(job: &Job, status: ExitStatus, seconds: f64) -> anyhow::Result<TrialRe
         epochs_run: 0,
         epochs_kept: 0,
         metric: None,
+        val_loss: None,
         status: "ok".into(),
         seconds,
     };
@@ -183,14 +198,16 @@ fn result(job: &Job, status: ExitStatus, seconds: f64) -> anyhow::Result<TrialRe
         } => best_epoch,
         _ => history.epochs_run(),
     };
-    let figure = history
-        .epochs
-        .iter()
-        .find(|r| r.epoch == kept)
-        .and_then(|r| r.validation.get(&job.metric).copied());
+    let record = history.epochs.iter().find(|r| r.epoch == kept);
+    let figure = |name: &str| {
+        record
+            .and_then(|r| r.validation.get(name).copied())
+            .filter(|f| f.is_finite())
+    };
     result.epochs_run = history.epochs_run();
     result.epochs_kept = kept;
-    result.metric = figure.filter(|f| f.is_finite());
+    result.metric = figure(&job.metric);
+    result.val_loss = figure("val_loss");
     if result.metric.is_none() {
         result.status = format!("failed: no finite {} in its history", job.metric);
     }
