@@ -304,7 +304,7 @@ fn bad_search_spaces_are_errors_before_anything_trains() {
     std::fs::write(&space, r#"{"lr": true}"#).unwrap();
     let space = space.to_str().unwrap();
     let iris = ["--dataset", "iris", "--model", "mlp"];
-    let cases: [(&[&str], &[&str], &str); 8] = [
+    let cases: [(&[&str], &[&str], &str); 9] = [
         (
             &["--param", "lr=0.1..0.01"],
             &iris,
@@ -336,6 +336,11 @@ fn bad_search_spaces_are_errors_before_anything_trains() {
             &["--param", "lr=1e-3/1e-2", "--metric", "val_r2"],
             &iris,
             "--metric val_r2",
+        ),
+        (
+            &["--param", "lr=1e-3/1e-2", "--cv", "3"],
+            &iris,
+            "use it with --strategy random",
         ),
     ];
     for (search, train, expected) in cases {

@@ -72,6 +72,12 @@ pub struct TuneCommand {
     /// val_accuracy, val_r2].
     #[arg(long)]
     pub metric: Option<String>,
+    /// Rank each trial on a K-fold cross-validation of its training rows (`train --cv K`)
+    /// rather than on the validation split, as scikit-learn's `RandomizedSearchCV`: K + 1
+    /// trainings a trial, a steadier figure where the validation split is small. With
+    /// --strategy random (a halving's trials go on from checkpoints; folds start afresh).
+    #[arg(long, value_name = "K")]
+    pub cv: Option<usize>,
     /// Train this many trials at once, each in a process of its own with its share of the
     /// CPU's threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -110,6 +116,9 @@ impl TuneCommand {
         if let Some(metric) = &self.metric {
             arguments.extend(["--metric".into(), metric.clone()]);
         }
+        if let Some(k) = self.cv {
+            arguments.extend(["--cv".into(), k.to_string()]);
+        }
         arguments.extend(["--parallel".into(), self.parallel.to_string()]);
         arguments.extend(["--out".into(), out.display().to_string()]);
         arguments.push("--".into());
@@ -138,7 +147,23 @@ pub struct Metric {
 }
 
 impl Metric {
-    fn new(name: Option<&str>, task: Task) -> anyhow::Result<Self> {
+    fn new(name: Option<&str>, task: Task, cv: Option<usize>) -> anyhow::Result<Self> {
+        if cv.is_some() {
+            if let Some(name) = name {
+                bail!(
+                    "--metric {name}: with --cv, trials are ranked on the cross-validation's \
+                     accuracy (R² for a regression)"
+                );
+            }
+            let name = match task.n_classes() {
+                Some(_) => "cv_accuracy",
+                None => "cv_r2",
+            };
+            return Ok(Metric {
+                name: name.to_string(),
+                higher_is_better: true,
+            });
+        }
         let (default, names): (&str, &[&str]) = match task.n_classes() {
             Some(_) => (
                 "val_accuracy",
@@ -185,6 +210,8 @@ struct Search<A: App> {
     /// Each trial's configuration (trial `t` at `t - 1`) and full budget in epochs.
     configs: Vec<(Vec<String>, usize)>,
     metric: Metric,
+    /// Folds of each trial's cross-validation, when it ranks them.
+    cv: Option<usize>,
     parallel: usize,
     state: State,
     app: std::marker::PhantomData<A>,
@@ -273,7 +300,10 @@ impl<A: App> Search<A> {
             ("--cv", shared.train.cv.is_some()),
         ];
         if let Some((flag, _)) = set_by_tune.iter().find(|(_, given)| *given) {
-            bail!("tune sets {flag} of its trials itself; leave it out of the train arguments");
+            bail!(
+                "tune sets {flag} of its trials itself; leave it out of the train arguments \
+                 (tune's own --cv ranks trials on a cross-validation)"
+            );
         }
         if shared.train.validation_split <= 0.0 {
             bail!("tune ranks trials on validation figures: --validation-split must be above 0");
@@ -327,7 +357,16 @@ impl<A: App> Search<A> {
             task = Some(prepared.task);
         }
         let task = task.expect("at least one model was checked");
-        let metric = Metric::new(command.metric.as_deref(), task)?;
+        let metric = Metric::new(command.metric.as_deref(), task, command.cv)?;
+        if command.cv.is_some_and(|k| k < 2) {
+            bail!("--cv needs at least 2 folds");
+        }
+        if command.cv.is_some() && command.strategy != Strategy::Random {
+            bail!(
+                "--cv ranks complete trainings: use it with --strategy random (a halving's \
+                 trials go on from their checkpoints, and cross-validation would start afresh)"
+            );
+        }
 
         let seed = shared.runtime.seed;
         let n_configs = brackets.iter().map(|b| b.trials.len()).sum();
@@ -357,6 +396,7 @@ impl<A: App> Search<A> {
             brackets,
             configs,
             metric,
+            cv: command.cv,
             parallel: command.parallel as usize,
             state: State { arguments, ..state },
             app: std::marker::PhantomData,
@@ -388,6 +428,7 @@ impl<A: App> Search<A> {
                     .map(|&trial| self.job(trial, b, r, rung.fraction))
                     .collect::<anyhow::Result<_>>()?;
                 run_jobs(jobs, self.parallel, |result| {
+                    report::write_cv_score(self, &result)?;
                     self.state.results.push(result);
                     self.save()
                 })?;
@@ -431,9 +472,11 @@ impl<A: App> Search<A> {
             ],
             false => {
                 report::write_session(self, trial)?;
+                let cv = self.cv.map(|k| vec!["--cv".to_string(), k.to_string()]);
                 [
                     self.base.clone(),
                     self.space.flags(config),
+                    cv.unwrap_or_default(),
                     vec![
                         "--epochs".into(),
                         epochs.to_string(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use zoo_models::store::write_atomic;
 use zoo_models::tensorboard::{EventWriter, HParam};
 
+use super::trials::TrialResult;
 use super::{App, Search, TENSORBOARD_DIR};
 use crate::plots;
 
@@ -135,13 +136,24 @@ pub fn write_experiment<A: App>(search: &Search<A>) -> anyhow::Result<()> {
         .iter()
         .map(|p| (p.name.clone(), p.domain()))
         .collect();
-    let tag = search
-        .metric
-        .name
-        .strip_prefix("val_")
-        .unwrap_or(&search.metric.name);
-    let tag = format!("epoch_{tag}");
-    EventWriter::create(&dir)?.hparams_experiment(&hparams, &[("validation", &tag)])?;
+    // A validation figure is a curve in each trial's `validation` run; a cross-validation's
+    // score a scalar in the trial's run itself.
+    let name = &search.metric.name;
+    let (group, tag) = match name.strip_prefix("val_") {
+        Some(figure) => ("validation", format!("epoch_{figure}")),
+        None => ("", name.clone()),
+    };
+    EventWriter::create(&dir)?.hparams_experiment(&hparams, &[(group, &tag)])?;
+    Ok(())
+}
+
+/// A trial's cross-validation score, as a scalar of its TensorBoard run (the HParams table's
+/// metric).
+pub fn write_cv_score<A: App>(search: &Search<A>, result: &TrialResult) -> anyhow::Result<()> {
+    if let (Some(_), Some(score)) = (search.cv, result.metric) {
+        EventWriter::create(&search.log_dir(result.trial))?
+            .scalars(result.epochs_kept, &[(&search.metric.name, score)])?;
+    }
     Ok(())
 }
 

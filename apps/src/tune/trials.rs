@@ -13,7 +13,7 @@ use zoo_models::store::read_json;
 use zoo_models::train::{History, StopReason, checkpointer};
 
 use crate::resume::{CHECKPOINTS_DIR, INTERRUPTED};
-use crate::run::HISTORY_FILE;
+use crate::run::{CV_FILE, HISTORY_FILE};
 
 /// A trial's output, in its folder.
 pub const TRIAL_LOG_FILE: &str = "train.log";
@@ -198,6 +198,10 @@ fn result(job: &Job, status: ExitStatus, seconds: f64) -> anyhow::Result<TrialRe
         } => best_epoch,
         _ => history.epochs_run(),
     };
+    if job.metric.starts_with("cv_") {
+        let cv: serde_json::Value = read_json(&job.dir.join(CV_FILE))?;
+        result.metric = cv["mean"].as_f64().filter(|m| m.is_finite());
+    }
     let record = history.epochs.iter().find(|r| r.epoch == kept);
     let figure = |name: &str| {
         record
@@ -206,7 +210,9 @@ fn result(job: &Job, status: ExitStatus, seconds: f64) -> anyhow::Result<TrialRe
     };
     result.epochs_run = history.epochs_run();
     result.epochs_kept = kept;
-    result.metric = figure(&job.metric);
+    if !job.metric.starts_with("cv_") {
+        result.metric = figure(&job.metric);
+    }
     result.val_loss = figure("val_loss");
     if result.metric.is_none() {
         result.status = format!("failed: no finite {} in its history", job.metric);
