@@ -243,7 +243,11 @@ pub fn tune<A: App>(command: &TuneCommand) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}-tune", A::NAME)));
+    let resuming = !state.arguments.is_empty();
     let mut search = Search::<A>::new(&command, &out, state)?;
+    if !resuming {
+        search.remove_earlier_search()?;
+    }
     search.run().inspect_err(|error| {
         let interrupted = error.chain().any(|e| {
             matches!(
@@ -401,6 +405,19 @@ impl<A: App> Search<A> {
             state: State { arguments, ..state },
             app: std::marker::PhantomData,
         })
+    }
+
+    /// A new search in the folder of an earlier one starts clean: no trial of the earlier
+    /// search is taken for one of this search to resume.
+    fn remove_earlier_search(&self) -> anyhow::Result<()> {
+        for dir in [TRIALS_DIR, TENSORBOARD_DIR, BEST_DIR] {
+            let dir = self.out.join(dir);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing the earlier search's {}", dir.display()))?;
+            }
+        }
+        Ok(())
     }
 
     fn trial_dir(&self, trial: usize) -> PathBuf {
