@@ -299,7 +299,15 @@ fn the_search_picks_the_mlp_where_a_straight_line_cannot_separate_the_classes() 
     succeeds(&tune(
         &out,
         &["--strategy", "random", "--trials", "2", "--param", "c=1/10"],
-        &["--data", data.to_str().unwrap(), "--header", "--target", "ring", "--task", "classification"],
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--header",
+            "--target",
+            "ring",
+            "--task",
+            "classification",
+        ],
     ));
     assert_eq!(std::fs::read_dir(out.join("trials")).unwrap().count(), 2);
     assert_eq!(leaderboard(&out).len(), 2);

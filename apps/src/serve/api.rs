@@ -18,7 +18,8 @@ use constant_time_eq::constant_time_eq;
 use serde::{Deserialize, Serialize};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::batcher::{BatchCounts, BatchError, Batcher};
+use super::batcher::{Arrival, BatchCounts, BatchError, Batcher};
+use super::kserve;
 use crate::predictor::{Output, Predictor};
 use crate::preprocessing::{Input, InputKind, ModelInput, Preprocessing};
 use crate::vision::ImageLayout;
@@ -57,6 +58,10 @@ pub struct ModelInfo {
     /// The smallest and largest feature value taken (row models only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_range: Option<(f64, f64)>,
+    /// Values per input a prediction has: a probability per class, or the regression's
+    /// targets (the KServe v2 outputs' width).
+    #[serde(skip)]
+    pub n_outputs: usize,
 }
 
 impl ModelInfo {
@@ -72,6 +77,10 @@ impl ModelInfo {
             n_inputs: predictor.model.n_inputs(),
             image: preprocessing.image_layout(),
             value_range: preprocessing.value_range(),
+            n_outputs: match predictor.class_names() {
+                [] => predictor.manifest.task.output_width(),
+                classes => classes.len(),
+            },
         }
     }
 }
@@ -91,6 +100,43 @@ impl ServedModel {
             preprocessing,
             batcher,
         }
+    }
+
+    /// The model's outputs for `inputs`, through the app's preprocessing and the model's
+    /// batcher, whichever protocol the request came in: the one path every endpoint shares.
+    pub(super) async fn run(
+        &self,
+        arrival: Arrival,
+        inputs: RawInputs,
+    ) -> Result<Vec<Output>, ApiError> {
+        // Decoding images and computing MFCCs is CPU work: on the blocking pool, in parallel
+        // with other requests, while the model's worker runs forward passes.
+        let preprocessing = self.preprocessing.clone();
+        let prepared = tokio::task::spawn_blocking(move || inputs.prepare(preprocessing.as_ref()))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(ApiError::bad_request)?;
+        self.batcher
+            .predict(arrival, prepared)
+            .await
+            .map_err(|e| match e {
+                BatchError::Busy => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the model's queue is full; retry shortly",
+                ),
+                BatchError::Stopped => {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+                }
+                BatchError::Failed(reason) => {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, reason)
+                }
+            })
+    }
+
+    /// Marks a request as on its way, so that the worker waits for it (up to its maximum
+    /// wait) before running a batch without it.
+    pub(super) fn arriving(&self) -> Arrival {
+        self.batcher.arriving()
     }
 }
 
@@ -118,7 +164,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(super) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 }
@@ -163,13 +209,19 @@ pub fn router(state: ServerState, limits: RequestLimits) -> Router {
     let state = Arc::new(state);
     let api = Router::new()
         .route("/v1/models", get(list_models))
-        .route("/v1/models/{name}", get(model_info))
+        // TensorFlow Serving's `/v1/models/NAME:predict` is a POST to the same path segment.
+        .route(
+            "/v1/models/{name}",
+            get(model_info).post(kserve::tf_serving_predict),
+        )
         .route("/v1/models/{name}/predict", post(predict))
+        .merge(kserve::model_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(page))
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi))
+        .merge(kserve::open_routes())
         .merge(api)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body))
@@ -251,7 +303,7 @@ async fn list_models(State(state): State<Arc<ServerState>>) -> Response {
     Json(ModelList { models }).into_response()
 }
 
-fn served<'a>(state: &'a ServerState, name: &str) -> Result<&'a ServedModel, ApiError> {
+pub(super) fn served<'a>(state: &'a ServerState, name: &str) -> Result<&'a ServedModel, ApiError> {
     state.models.get(name).ok_or_else(|| {
         let names: Vec<&str> = state.models.keys().map(String::as_str).collect();
         ApiError::new(
@@ -328,14 +380,14 @@ impl RowsRequest {
 
 /// A request's inputs as read from its body, each with the name its errors and its
 /// prediction carry.
-enum RawInputs {
+pub(super) enum RawInputs {
     Files(Vec<(String, Bytes)>),
     Texts(Vec<String>),
     Rows(Vec<Vec<f64>>),
 }
 
 impl RawInputs {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match self {
             RawInputs::Files(files) => files.len(),
             RawInputs::Texts(texts) => texts.len(),
@@ -397,7 +449,7 @@ fn is_multipart(headers: &HeaderMap) -> bool {
 }
 
 /// The body, or 413 when it is over the limit (400 when it cannot be read).
-async fn body_bytes(request: Request) -> Result<Bytes, ApiError> {
+pub(super) async fn body_bytes(request: Request) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, &())
         .await
         .map_err(|e| ApiError::new(e.status(), e.body_text()))
@@ -529,27 +581,7 @@ async fn predict(
     let arrival = model.batcher.arriving();
     let inputs = read_inputs(model.info.input, request).await?;
     let names = inputs.names();
-    // Decoding images and computing MFCCs is CPU work: on the blocking pool, in parallel
-    // with other requests, while the model's worker runs forward passes.
-    let preprocessing = model.preprocessing.clone();
-    let prepared = tokio::task::spawn_blocking(move || inputs.prepare(preprocessing.as_ref()))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(ApiError::bad_request)?;
-    let outputs = model
-        .batcher
-        .predict(arrival, prepared)
-        .await
-        .map_err(|e| match e {
-            BatchError::Busy => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the model's queue is full; retry shortly",
-            ),
-            BatchError::Stopped => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
-            }
-            BatchError::Failed(reason) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, reason),
-        })?;
+    let outputs = model.run(arrival, inputs).await?;
     let predictions = names
         .into_iter()
         .zip(outputs)

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod batcher;
+pub mod kserve;
 pub mod openapi;
 
 use std::collections::BTreeMap;

@@ -131,6 +131,63 @@ fn predict_operation(model: &ModelInfo, secured: bool) -> Value {
     })
 }
 
+/// The KServe v2 `infer` operation of `model`: the protocol's JSON tensors (the binary
+/// extension's bodies are not JSON, and are left out).
+fn infer_operation(model: &ModelInfo, secured: bool) -> Value {
+    let (input, datatype, element) = match model.input {
+        InputKind::Row => ("input", "FP32", json!({ "type": "number" })),
+        InputKind::Text => ("text", "BYTES", json!({ "type": "string" })),
+        InputKind::Image => ("image", "BYTES", json!({ "type": "string" })),
+        InputKind::Wav => ("audio", "BYTES", json!({ "type": "string" })),
+    };
+    let mut responses = json!({
+        "200": {
+            "description": "the outputs (in JSON; after the JSON part, with the binary extension)",
+            "content": {
+                "application/json": { "schema": { "$ref": "#/components/schemas/InferResponse" } },
+                "application/octet-stream": { "schema": { "type": "string", "format": "binary" } }
+            }
+        },
+        "400": error_response("a request the protocol or the model does not take: another input, datatype or shape, data that does not fill the shape, an input that cannot be read, an unknown output, a malformed binary part"),
+        "404": error_response("no such model or version"),
+        "408": error_response("no response within the server's time limit (reading the body included)"),
+        "413": error_response("the body is over the server's size limit"),
+        "500": error_response("the forward pass failed"),
+        "503": error_response("the model's queue is full, or the server is stopping"),
+    });
+    if secured {
+        responses["401"] = error_response("no token, or the wrong one");
+    }
+    json!({
+        "summary": format!("KServe v2 inference with `{}`", model.name),
+        "operationId": format!("infer_{}", model.name.replace(['.', '-'], "_")),
+        "tags": ["kserve-v2"],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": { "type": "string" },
+                "parameters": { "type": "object" },
+                "inputs": { "type": "array", "minItems": 1, "maxItems": 1, "items": {
+                    "type": "object",
+                    "required": ["name", "shape", "datatype", "data"],
+                    "properties": {
+                        "name": { "type": "string", "enum": [input] },
+                        "shape": { "type": "array", "items": { "type": "integer", "minimum": 0, "maximum": MAX_INPUTS } },
+                        "datatype": { "type": "string", "enum": [datatype] },
+                        "data": { "type": "array", "items": element }
+                    }
+                } },
+                "outputs": { "type": "array", "items": {
+                    "type": "object", "required": ["name"],
+                    "properties": { "name": { "type": "string" }, "parameters": { "type": "object" } }
+                } }
+            }
+        } } } },
+        "responses": responses
+    })
+}
+
 /// The document for `models`; `secured`: the `/v1/` endpoints need a bearer token.
 pub fn document(models: &[&ModelInfo], secured: bool) -> Value {
     let unauthorized = |mut responses: Value| {
@@ -166,20 +223,90 @@ pub fn document(models: &[&ModelInfo], secured: bool) -> Value {
             "operationId": "list_models",
             "responses": unauthorized(json!({ "200": json_response("every model", "ModelList") }))
         } },
-        "/v1/models/{name}": { "get": {
-            "summary": "One model",
-            "operationId": "model_info",
-            "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
-            "responses": unauthorized(json!({
-                "200": json_response("the model", "Model"),
-                "404": error_response("no such model")
-            }))
-        } }
+        "/v1/models/{name}": {
+            "get": {
+                "summary": "One model",
+                "operationId": "model_info",
+                "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": unauthorized(json!({
+                    "200": json_response("the model", "Model"),
+                    "404": error_response("no such model")
+                }))
+            },
+            "post": {
+                "summary": "KServe v1 / TensorFlow Serving's predict, with `name` as MODEL:predict",
+                "operationId": "tf_serving_predict",
+                "tags": ["tf-serving"],
+                "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" }, "description": "the model's name followed by `:predict`" }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["instances"],
+                    "properties": {
+                        "instances": { "type": "array", "minItems": 1, "maxItems": MAX_INPUTS, "description": "rows of numbers, texts, or files as {\"b64\": \"...\"}" },
+                        "signature_name": { "type": "string" }
+                    }
+                } } } },
+                "responses": unauthorized(json!({
+                    "200": { "description": "a prediction per instance", "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["predictions"],
+                        "properties": { "predictions": { "type": "array" } }
+                    } } } },
+                    "400": error_response("instances the model does not take"),
+                    "404": error_response("no such model"),
+                    "405": error_response("the name does not end in `:predict`: this path takes GET"),
+                    "408": error_response("no response within the server's time limit (reading the body included)"),
+                    "413": error_response("the body is over the server's size limit"),
+                    "500": error_response("the forward pass failed"),
+                    "503": error_response("the model's queue is full, or the server is stopping")
+                }))
+            }
+        }
     });
     for model in models {
         paths[format!("/v1/models/{}/predict", model.name)] =
             json!({ "post": predict_operation(model, secured) });
+        paths[format!("/v2/models/{}/infer", model.name)] =
+            json!({ "post": infer_operation(model, secured) });
     }
+    let boolean = |name: &str| json!({ "type": "object", "required": [name], "properties": { name: { "type": "boolean" } } });
+    paths["/v2"] = json!({ "get": {
+        "summary": "KServe v2 server metadata",
+        "operationId": "server_metadata",
+        "responses": { "200": { "description": "the server's name, version and extensions", "content": { "application/json": { "schema": {
+            "type": "object", "required": ["name", "version", "extensions"],
+            "properties": {
+                "name": { "type": "string" }, "version": { "type": "string" },
+                "extensions": { "type": "array", "items": { "type": "string" } }
+            }
+        } } } } }
+    } });
+    paths["/v2/health/live"] = json!({ "get": {
+        "summary": "KServe v2 liveness",
+        "operationId": "server_live",
+        "responses": { "200": { "description": "live", "content": { "application/json": { "schema": boolean("live") } } } }
+    } });
+    paths["/v2/health/ready"] = json!({ "get": {
+        "summary": "KServe v2 readiness",
+        "operationId": "server_ready",
+        "responses": { "200": { "description": "ready", "content": { "application/json": { "schema": boolean("ready") } } } }
+    } });
+    paths["/v2/models/{name}"] = json!({ "get": {
+        "summary": "KServe v2 model metadata: its input and output tensors",
+        "operationId": "model_metadata",
+        "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
+        "responses": unauthorized(json!({
+            "200": json_response("the model's tensors", "ModelMetadata"),
+            "404": error_response("no such model")
+        }))
+    } });
+    paths["/v2/models/{name}/ready"] = json!({ "get": {
+        "summary": "KServe v2 model readiness",
+        "operationId": "model_ready",
+        "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
+        "responses": unauthorized(json!({
+            "200": { "description": "ready", "content": { "application/json": { "schema": boolean("ready") } } },
+            "404": error_response("no such model")
+        }))
+    } });
     let mut document = json!({
         "openapi": "3.0.3",
         "info": {
@@ -237,6 +364,42 @@ pub fn document(models: &[&ModelInfo], secured: bool) -> Value {
                     }
                 }
             },
+            "ModelMetadata": {
+                "type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"],
+                "properties": {
+                    "name": { "type": "string" },
+                    "versions": { "type": "array", "items": { "type": "string" } },
+                    "platform": { "type": "string" },
+                    "inputs": { "type": "array", "items": { "$ref": "#/components/schemas/TensorMetadata" } },
+                    "outputs": { "type": "array", "items": { "$ref": "#/components/schemas/TensorMetadata" } }
+                }
+            },
+            "TensorMetadata": {
+                "type": "object", "required": ["name", "datatype", "shape"],
+                "properties": {
+                    "name": { "type": "string" },
+                    "datatype": { "type": "string", "enum": ["FP32", "BYTES"] },
+                    "shape": { "type": "array", "items": { "type": "integer" } }
+                }
+            },
+            "InferResponse": {
+                "type": "object", "required": ["model_name", "outputs"],
+                "properties": {
+                    "model_name": { "type": "string" },
+                    "model_version": { "type": "string" },
+                    "id": { "type": "string" },
+                    "outputs": { "type": "array", "items": {
+                        "type": "object", "required": ["name", "datatype", "shape"],
+                        "properties": {
+                            "name": { "type": "string" },
+                            "datatype": { "type": "string", "enum": ["FP32", "BYTES"] },
+                            "shape": { "type": "array", "items": { "type": "integer" } },
+                            "data": { "type": "array" },
+                            "parameters": { "type": "object" }
+                        }
+                    } }
+                }
+            },
             "ModelList": {
                 "type": "object", "required": ["models"],
                 "properties": { "models": { "type": "array", "items": { "$ref": "#/components/schemas/Model" } } }
@@ -266,12 +429,22 @@ pub fn document(models: &[&ModelInfo], secured: bool) -> Value {
     if secured {
         document["components"]["securitySchemes"] =
             json!({ "bearer": { "type": "http", "scheme": "bearer" } });
-        for path in ["/v1/models", "/v1/models/{name}"] {
+        for path in [
+            "/v1/models",
+            "/v1/models/{name}",
+            "/v2/models/{name}",
+            "/v2/models/{name}/ready",
+        ] {
             document["paths"][path]["get"]["security"] = json!([{ "bearer": [] }]);
         }
+        document["paths"]["/v1/models/{name}"]["post"]["security"] = json!([{ "bearer": [] }]);
         for model in models {
-            document["paths"][format!("/v1/models/{}/predict", model.name)]["post"]["security"] =
-                json!([{ "bearer": [] }]);
+            for path in [
+                format!("/v1/models/{}/predict", model.name),
+                format!("/v2/models/{}/infer", model.name),
+            ] {
+                document["paths"][path]["post"]["security"] = json!([{ "bearer": [] }]);
+            }
         }
     }
     document
