@@ -20,6 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use super::batcher::{Arrival, BatchCounts, BatchError, Batcher};
 use super::kserve;
+use super::metrics::{self, Metrics};
 use crate::predictor::{Output, Predictor};
 use crate::preprocessing::{Input, InputKind, ModelInput, Preprocessing};
 use crate::vision::ImageLayout;
@@ -147,6 +148,7 @@ pub struct ServerState {
     pub openapi: serde_json::Value,
     /// The bearer token `/v1/` requests must carry, when one is set.
     pub token: Option<String>,
+    pub metrics: Metrics,
 }
 
 /// An error response: its status and a JSON body `{"error": "..."}` saying what is wrong.
@@ -215,6 +217,7 @@ pub fn router(state: ServerState, limits: RequestLimits) -> Router {
             get(model_info).post(kserve::tf_serving_predict),
         )
         .route("/v1/models/{name}/predict", post(predict))
+        .route("/metrics", get(metrics::metrics))
         .merge(kserve::model_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -226,6 +229,10 @@ pub fn router(state: ServerState, limits: RequestLimits) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(middleware::from_fn_with_state(limits.timeout, time_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use super::metrics::ModelMetrics;
 use crate::predictor::{Output, Predictor};
 use crate::preprocessing::ModelInput;
 
@@ -86,6 +87,7 @@ const WAIT_STEP: Duration = Duration::from_micros(200);
 struct Job {
     inputs: Vec<ModelInput>,
     reply: oneshot::Sender<Result<Vec<Output>, BatchError>>,
+    queued: Instant,
 }
 
 /// The sending side of one model's worker; dropping it stops the worker once the queue is
@@ -95,21 +97,29 @@ pub struct Batcher {
     jobs: Option<SyncSender<Job>>,
     worker: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
+    metrics: ModelMetrics,
 }
 
 impl Batcher {
-    /// Starts the worker thread that owns `predictor`.
-    pub fn spawn(name: &str, predictor: Predictor, policy: BatchPolicy) -> std::io::Result<Self> {
+    /// Starts the worker thread that owns `predictor`, recording into `metrics`.
+    pub fn spawn(
+        name: &str,
+        predictor: Predictor,
+        policy: BatchPolicy,
+        metrics: ModelMetrics,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = std::sync::mpsc::sync_channel(policy.queue.max(1));
         let counters = Arc::new(Counters::default());
         let worker_counters = counters.clone();
+        let worker_metrics = metrics.clone();
         let worker = std::thread::Builder::new()
             .name(format!("model {name}"))
-            .spawn(move || run(predictor, queue, policy, &worker_counters))?;
+            .spawn(move || run(predictor, queue, policy, &worker_counters, &worker_metrics))?;
         Ok(Self {
             jobs: Some(jobs),
             worker: Some(worker),
             counters,
+            metrics,
         })
     }
 
@@ -143,14 +153,28 @@ impl Batcher {
         // No longer on its way once queued. Counted off just before, not after: a worker that
         // took this job at once and still saw it arriving would wait for it in vain.
         drop(arrival);
-        self.jobs
+        // Counted before it is sent, so that the worker never takes it off a depth that
+        // does not hold it yet.
+        self.metrics.queue_depth.inc();
+        let job = Job {
+            inputs,
+            reply,
+            queued: Instant::now(),
+        };
+        let sent = self
+            .jobs
             .as_ref()
-            .ok_or(BatchError::Stopped)?
-            .try_send(Job { inputs, reply })
-            .map_err(|e| match e {
-                TrySendError::Full(_) => BatchError::Busy,
-                TrySendError::Disconnected(_) => BatchError::Stopped,
-            })?;
+            .ok_or(BatchError::Stopped)
+            .and_then(|jobs| {
+                jobs.try_send(job).map_err(|e| match e {
+                    TrySendError::Full(_) => BatchError::Busy,
+                    TrySendError::Disconnected(_) => BatchError::Stopped,
+                })
+            });
+        if let Err(error) = sent {
+            self.metrics.queue_depth.dec();
+            return Err(error);
+        }
         outputs.await.map_err(|_| BatchError::Stopped)?
     }
 }
@@ -166,7 +190,13 @@ impl Drop for Batcher {
     }
 }
 
-fn run(predictor: Predictor, queue: Receiver<Job>, policy: BatchPolicy, counters: &Counters) {
+fn run(
+    predictor: Predictor,
+    queue: Receiver<Job>,
+    policy: BatchPolicy,
+    counters: &Counters,
+    metrics: &ModelMetrics,
+) {
     // As in the apps' binaries, so that a prediction here is theirs to the bit.
     zoo_models::cpu::flush_subnormals_to_zero();
     // A job that would have taken the last batch past `max_batch` starts the next one.
@@ -211,6 +241,13 @@ fn run(predictor: Predictor, queue: Receiver<Job>, policy: BatchPolicy, counters
         counters
             .largest_batch
             .fetch_max(rows as u64, Ordering::Relaxed);
+        metrics.batch_size.observe(rows as f64);
+        for job in &jobs {
+            metrics.queue_depth.dec();
+            metrics
+                .queue_wait
+                .observe(job.queued.elapsed().as_secs_f64());
+        }
         run_batch(&predictor, jobs, &policy, counters);
     }
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod batcher;
 pub mod kserve;
+pub mod metrics;
 pub mod openapi;
 
 use std::collections::BTreeMap;
@@ -139,6 +140,7 @@ pub fn load_models(
     token: Option<String>,
 ) -> anyhow::Result<ServerState> {
     let device = backend.device()?;
+    let metrics = metrics::Metrics::default();
     let mut models = BTreeMap::new();
     for spec in specs {
         if models.contains_key(&spec.name) {
@@ -147,11 +149,13 @@ pub fn load_models(
                 spec.name
             );
         }
+        let start = std::time::Instant::now();
         let predictor = Predictor::load(&spec.dir, &device)
             .with_context(|| format!("model `{}`", spec.name))?;
         let info = ModelInfo::new(&spec.name, &predictor);
         let preprocessing = predictor.preprocessing.clone();
-        let batcher = Batcher::spawn(&spec.name, predictor, policy)?;
+        let batcher = Batcher::spawn(&spec.name, predictor, policy, metrics.model(&spec.name))?;
+        metrics.loaded(&spec.name, start.elapsed().as_secs_f64());
         models.insert(
             spec.name.clone(),
             ServedModel::new(info, preprocessing, batcher),
@@ -163,6 +167,7 @@ pub fn load_models(
         models,
         openapi,
         token,
+        metrics,
     })
 }
 
