@@ -1,8 +1,7 @@
 //! The HTTP API: routes, reading each app's inputs from a request, and errors as JSON.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Json;
@@ -21,6 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use super::batcher::{Arrival, BatchCounts, BatchError, Batcher};
 use super::kserve;
 use super::metrics::{self, Metrics};
+use super::repository::{Catalog, Repository};
 use crate::predictor::{Output, Predictor};
 use crate::preprocessing::{Input, InputKind, ModelInput, Preprocessing};
 use crate::vision::ImageLayout;
@@ -143,12 +143,47 @@ impl ServedModel {
 
 /// Everything the handlers share.
 pub struct ServerState {
-    pub models: BTreeMap<String, ServedModel>,
-    /// The OpenAPI document, built once from the models.
-    pub openapi: serde_json::Value,
-    /// The bearer token `/v1/` requests must carry, when one is set.
+    /// What is served now: each request takes this snapshot, a change replaces it.
+    catalog: RwLock<Arc<Catalog>>,
+    /// The bearer token API requests must carry, when one is set.
     pub token: Option<String>,
     pub metrics: Metrics,
+    /// Where the models come from, with `--model-repository`.
+    pub repository: Option<Arc<Repository>>,
+}
+
+impl ServerState {
+    pub fn new(
+        catalog: Catalog,
+        token: Option<String>,
+        metrics: Metrics,
+        repository: Option<Arc<Repository>>,
+    ) -> Self {
+        ServerState {
+            catalog: RwLock::new(Arc::new(catalog)),
+            token,
+            metrics,
+            repository,
+        }
+    }
+
+    /// What is served now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves `catalog` from now on; requests in flight keep the models they took.
+    pub fn replace_catalog(&self, catalog: Catalog) {
+        let mut current = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        let replaced = std::mem::replace(&mut *current, Arc::new(catalog));
+        drop(current);
+        // A model no longer served stops its worker when its last request is answered; if
+        // that is now, not while readers wait for the lock.
+        drop(replaced);
+    }
 }
 
 /// An error response: its status and a JSON body `{"error": "..."}` saying what is wrong.
@@ -208,7 +243,11 @@ pub struct RequestLimits {
 
 /// The API and the page.
 pub fn router(state: ServerState, limits: RequestLimits) -> Router {
-    let state = Arc::new(state);
+    router_for(Arc::new(state), limits)
+}
+
+/// [`router`] for a state shared with something else (the repository's poller).
+pub fn router_for(state: Arc<ServerState>, limits: RequestLimits) -> Router {
     let api = Router::new()
         .route("/v1/models", get(list_models))
         // TensorFlow Serving's `/v1/models/NAME:predict` is a POST to the same path segment.
@@ -293,7 +332,7 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn openapi(State(state): State<Arc<ServerState>>) -> Json<serde_json::Value> {
-    Json(state.openapi.clone())
+    Json(state.catalog().openapi.clone())
 }
 
 async fn not_found() -> ApiError {
@@ -306,18 +345,64 @@ struct ModelList<'a> {
 }
 
 async fn list_models(State(state): State<Arc<ServerState>>) -> Response {
-    let models = state.models.values().map(|m| &m.info).collect();
+    let catalog = state.catalog();
+    let models = catalog
+        .models
+        .values()
+        .filter_map(|m| m.newest().map(|(_, model)| &model.info))
+        .collect();
     Json(ModelList { models }).into_response()
 }
 
-pub(super) fn served<'a>(state: &'a ServerState, name: &str) -> Result<&'a ServedModel, ApiError> {
-    state.models.get(name).ok_or_else(|| {
-        let names: Vec<&str> = state.models.keys().map(String::as_str).collect();
+/// The model `name` in `version` (its newest loaded when `None`), with its version.
+pub(super) fn served_version(
+    state: &ServerState,
+    name: &str,
+    version: Option<&str>,
+) -> Result<(u64, Arc<ServedModel>), ApiError> {
+    let catalog = state.catalog();
+    let no_model = || {
+        let names: Vec<&str> = catalog.models.keys().map(String::as_str).collect();
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no model `{name}`; this server has {}", names.join(", ")),
         )
-    })
+    };
+    let versions = catalog.models.get(name).ok_or_else(no_model)?;
+    let Some(version) = version else {
+        let (version, model) = versions.newest().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "no version of `{name}` loaded: every one failed (see its versions' ready)"
+                ),
+            )
+        })?;
+        return Ok((version, model.clone()));
+    };
+    let number = version.parse::<u64>().ok();
+    if let Some(model) = number.and_then(|v| versions.loaded.get(&v)) {
+        return Ok((number.unwrap_or_default(), model.clone()));
+    }
+    if let Some(reason) = number.and_then(|v| versions.failed.get(&v)) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("version {version} of `{name}` is not ready: it failed to load: {reason}"),
+        ));
+    }
+    let loaded: Vec<String> = versions.loaded.keys().map(u64::to_string).collect();
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "model `{name}` has no version `{version}`; it has {}",
+            loaded.join(", ")
+        ),
+    ))
+}
+
+/// The model `name` in its newest version.
+pub(super) fn served(state: &ServerState, name: &str) -> Result<Arc<ServedModel>, ApiError> {
+    served_version(state, name, None).map(|(_, model)| model)
 }
 
 /// A model and what its worker has done so far.

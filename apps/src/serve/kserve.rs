@@ -22,13 +22,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::api::{
-    ApiError, MAX_INPUTS, ModelInfo, RawInputs, ServedModel, ServerState, body_bytes, served,
+    ApiError, MAX_INPUTS, ModelInfo, RawInputs, ServerState, body_bytes, served, served_version,
 };
+use super::repository::LoadError;
 use crate::predictor::Output;
 use crate::preprocessing::InputKind;
 
-/// The version every model is served as.
-pub const MODEL_VERSION: &str = "1";
 /// The binary tensor extension's header: the length of the JSON part of a body.
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
@@ -58,6 +57,8 @@ pub fn model_routes() -> Router<Arc<ServerState>> {
             "/v2/models/{name}/versions/{version}/infer",
             post(infer_of_version),
         )
+        .route("/v2/repository/models/{name}/load", post(load_model))
+        .route("/v2/repository/models/{name}/unload", post(unload_model))
 }
 
 async fn server_metadata() -> Json<Value> {
@@ -75,22 +76,6 @@ async fn live() -> Json<Value> {
 /// Every model is loaded before the server listens.
 async fn ready() -> Json<Value> {
     Json(json!({ "ready": true }))
-}
-
-/// The served model `name` in `version` (the served one when unset).
-fn versioned<'a>(
-    state: &'a ServerState,
-    name: &str,
-    version: Option<&str>,
-) -> Result<&'a ServedModel, ApiError> {
-    let model = served(state, name)?;
-    match version {
-        Some(version) if version != MODEL_VERSION => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("model `{name}` has no version `{version}`; it has {MODEL_VERSION}"),
-        )),
-        _ => Ok(model),
-    }
 }
 
 /// A tensor's name, datatype and shape, as model metadata lists them.
@@ -138,38 +123,47 @@ fn output_metadata(info: &ModelInfo) -> Vec<TensorMetadata> {
     }
 }
 
-fn model_metadata(name: &str, model: &ServedModel) -> Json<Value> {
-    Json(json!({
+fn model_metadata(
+    state: &ServerState,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, model) = served_version(state, name, version)?;
+    let catalog = state.catalog();
+    let versions: Vec<String> = catalog
+        .models
+        .get(name)
+        .map(|m| m.loaded.keys().map(u64::to_string).collect())
+        .unwrap_or_default();
+    Ok(Json(json!({
         "name": name,
-        "versions": [MODEL_VERSION],
+        "versions": versions,
         "platform": format!("burn-zoo_{}", model.info.app),
         "inputs": [input_metadata(&model.info)],
         "outputs": output_metadata(&model.info),
-    }))
+    })))
 }
 
 async fn metadata(
     State(state): State<Arc<ServerState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(model_metadata(&name, versioned(&state, &name, None)?))
+    model_metadata(&state, &name, None)
 }
 
 async fn metadata_of_version(
     State(state): State<Arc<ServerState>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(model_metadata(
-        &name,
-        versioned(&state, &name, Some(&version))?,
-    ))
+    model_metadata(&state, &name, Some(&version))
 }
 
+/// Ready: 200; a version that failed to load: 503 saying why; unknown: 404.
 async fn model_ready(
     State(state): State<Arc<ServerState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    versioned(&state, &name, None)?;
+    served_version(&state, &name, None)?;
     Ok(Json(json!({ "name": name, "ready": true })))
 }
 
@@ -177,8 +171,70 @@ async fn model_ready_of_version(
     State(state): State<Arc<ServerState>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    versioned(&state, &name, Some(&version))?;
-    Ok(Json(json!({ "name": name, "ready": true })))
+    served_version(&state, &name, Some(&version))?;
+    Ok(Json(
+        json!({ "name": name, "version": version, "ready": true }),
+    ))
+}
+
+/// The repository a management call acts on; management needs a token, so that it is never
+/// open to anyone who can reach the server.
+fn repository(state: &ServerState) -> Result<Arc<super::repository::Repository>, ApiError> {
+    if state.token.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "model management needs a token: start zoo-serve with BURN_ZOO_TOKEN or --token-file",
+        ));
+    }
+    state.repository.clone().ok_or_else(|| {
+        ApiError::bad_request("this server has no --model-repository to load models from")
+    })
+}
+
+/// `POST /v2/repository/models/{name}/load`: every version of `name` on disk, failed ones
+/// tried again; an unloaded model served again.
+async fn load_model(
+    State(state): State<Arc<ServerState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let repository = repository(&state)?;
+    let shared = state.clone();
+    let loading = name.clone();
+    let loaded = tokio::task::spawn_blocking(move || repository.load_model(&shared, &loading))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match loaded {
+        Ok(()) => Ok(Json(json!({ "name": name, "loaded": true }))),
+        Err(LoadError::NoSuchModel) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("the repository has no folder `{name}`"),
+        )),
+        Err(LoadError::Failed(reasons)) => Err(ApiError::bad_request(format!(
+            "no version of `{name}` loads: {reasons}"
+        ))),
+    }
+}
+
+/// `POST /v2/repository/models/{name}/unload`: `name` is no longer served (requests in
+/// flight finish on it) until loaded again.
+async fn unload_model(
+    State(state): State<Arc<ServerState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let repository = repository(&state)?;
+    let shared = state.clone();
+    let unloading = name.clone();
+    let unloaded =
+        tokio::task::spawn_blocking(move || repository.unload_model(&shared, &unloading))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match unloaded {
+        true => Ok(Json(json!({ "name": name, "unloaded": true }))),
+        false => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no model `{name}` is served"),
+        )),
+    }
 }
 
 /// `$inference_request`.
@@ -235,7 +291,7 @@ async fn infer_version(
     version: Option<String>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
-    let model = versioned(&state, &name, version.as_deref())?;
+    let (version, model) = served_version(&state, &name, version.as_deref())?;
     let arrival = model.arriving();
     let header_length = header_length(request.headers())?;
     let body = body_bytes(request).await?;
@@ -256,6 +312,7 @@ async fn infer_version(
     let outputs = model.run(arrival, inputs).await?;
     Ok(response(
         &name,
+        version,
         &model.info,
         request.id,
         &requested,
@@ -571,6 +628,7 @@ fn flag(parameters: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
 /// length of that part in the binary extension's header).
 fn response(
     name: &str,
+    version: u64,
     info: &ModelInfo,
     id: Option<String>,
     requested: &[(&'static str, bool)],
@@ -622,7 +680,7 @@ fn response(
         .collect();
     let mut body = json!({
         "model_name": name,
-        "model_version": MODEL_VERSION,
+        "model_version": version.to_string(),
         "outputs": tensors,
     });
     if let Some(id) = id {

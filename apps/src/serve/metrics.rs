@@ -60,6 +60,7 @@ pub struct Metrics {
     batch_size: Family<ModelLabels, Histogram>,
     queue_depth: Family<ModelLabels, Gauge>,
     load_seconds: Family<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    load_failures: Family<ModelLabels, Counter>,
     resident_memory: Gauge,
 }
 
@@ -116,6 +117,12 @@ impl Default for Metrics {
             "Time taken to load a model and start its worker",
             load_seconds.clone(),
         );
+        let load_failures = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "model_load_failures",
+            "Model versions that failed to load (the repository's others keep serving)",
+            load_failures.clone(),
+        );
         let resident_memory = Gauge::default();
         registry.register(
             "process_resident_memory_bytes",
@@ -130,6 +137,7 @@ impl Default for Metrics {
             batch_size,
             queue_depth,
             load_seconds,
+            load_failures,
             resident_memory,
         }
     }
@@ -154,6 +162,14 @@ impl Metrics {
             model: name.to_string(),
         };
         self.load_seconds.get_or_create(&labels).set(seconds);
+    }
+
+    /// Records that a version of model `name` failed to load.
+    pub fn load_failed(&self, name: &str) {
+        let labels = ModelLabels {
+            model: name.to_string(),
+        };
+        self.load_failures.get_or_create(&labels).inc();
     }
 
     fn encode(&self) -> Result<String, std::fmt::Error> {
@@ -272,7 +288,7 @@ fn served_model(state: &ServerState, route: &str, path: &str) -> String {
     let name = position.and_then(|i| path.split('/').nth(i));
     let name = name.map(|n| n.strip_suffix(":predict").unwrap_or(n));
     match name {
-        Some(name) if state.models.contains_key(name) => name.to_string(),
+        Some(name) if state.catalog().models.contains_key(name) => name.to_string(),
         _ => String::new(),
     }
 }

@@ -7,20 +7,22 @@ pub mod batcher;
 pub mod kserve;
 pub mod metrics;
 pub mod openapi;
+pub mod repository;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use zoo_models::backend::BackendKind;
 
-use crate::predictor::Predictor;
 use crate::token;
-use api::{ModelInfo, RequestLimits, ServedModel, ServerState};
-use batcher::{BatchPolicy, Batcher};
+use api::{RequestLimits, ServerState};
+use batcher::BatchPolicy;
+use repository::{Catalog, ModelVersions, Repository};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -30,8 +32,16 @@ use batcher::{BatchPolicy, Batcher};
 pub struct ServeArgs {
     /// A model folder written by any app's `train` (its `--out`), served as
     /// /v1/models/<folder name>; `NAME=DIR` picks the name. Repeatable.
-    #[arg(long = "model", required = true, value_parser = parse_model_spec)]
+    #[arg(long = "model", required_unless_present = "model_repository", value_parser = parse_model_spec)]
     pub models: Vec<ModelSpec>,
+    /// Serve every DIR/NAME/VERSION/ model folder (VERSION a positive integer): the newest
+    /// version unless a request names one; new and removed versions are picked up while
+    /// serving (--poll-seconds), each checked before it is swapped in.
+    #[arg(long, value_name = "DIR", conflicts_with = "models")]
+    pub model_repository: Option<PathBuf>,
+    /// How often the model repository is checked for changes.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_poll_seconds)]
+    pub poll_seconds: f64,
     /// Backend the models run on (remote: a zoo-device-server's device, see --remote).
     #[arg(long, default_value_t = BackendKind::default_for_build())]
     pub backend: BackendKind,
@@ -58,6 +68,13 @@ pub struct ServeArgs {
     pub request_timeout_s: u64,
 }
 
+fn parse_poll_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.05..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!("`{text}`: give seconds between 0.05 and 3600")),
+    }
+}
+
 /// `--model [NAME=]DIR`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
@@ -66,7 +83,7 @@ pub struct ModelSpec {
 }
 
 /// Model names are URL path segments: letters, digits, `.`, `_` and `-`.
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
@@ -132,7 +149,8 @@ impl ServeArgs {
 /// Requests waiting for one model's worker, at most, before 503.
 pub const QUEUE_LENGTH: usize = 4096;
 
-/// Loads every model onto `backend`'s device and starts its worker: the server's state.
+/// Loads every model onto `backend`'s device and starts its worker: the server's state, each
+/// model served as version 1.
 pub fn load_models(
     specs: &[ModelSpec],
     backend: BackendKind,
@@ -149,26 +167,41 @@ pub fn load_models(
                 spec.name
             );
         }
-        let start = std::time::Instant::now();
-        let predictor = Predictor::load(&spec.dir, &device)
+        let model = repository::load(&spec.name, &spec.dir, &device, policy, &metrics)
             .with_context(|| format!("model `{}`", spec.name))?;
-        let info = ModelInfo::new(&spec.name, &predictor);
-        let preprocessing = predictor.preprocessing.clone();
-        let batcher = Batcher::spawn(&spec.name, predictor, policy, metrics.model(&spec.name))?;
-        metrics.loaded(&spec.name, start.elapsed().as_secs_f64());
-        models.insert(
-            spec.name.clone(),
-            ServedModel::new(info, preprocessing, batcher),
-        );
+        let mut versions = ModelVersions::default();
+        versions.loaded.insert(1, Arc::new(model));
+        models.insert(spec.name.clone(), versions);
     }
-    let infos: Vec<&ModelInfo> = models.values().map(|m| &m.info).collect();
-    let openapi = openapi::document(&infos, token.is_some());
-    Ok(ServerState {
-        models,
-        openapi,
+    let catalog = Catalog::new(models, token.is_some());
+    Ok(ServerState::new(catalog, token, metrics, None))
+}
+
+/// The server's state for `--model-repository DIR`: what loads of it now (a version that
+/// fails is reported and left out); `run` then polls it.
+pub fn open_repository(
+    dir: &Path,
+    backend: BackendKind,
+    policy: BatchPolicy,
+    token: Option<String>,
+) -> anyhow::Result<ServerState> {
+    if !dir.is_dir() {
+        bail!("--model-repository {}: no such folder", dir.display());
+    }
+    let repository = Arc::new(Repository::new(
+        dir.to_path_buf(),
+        backend.device()?,
+        policy,
+    ));
+    let catalog = Catalog::new(BTreeMap::new(), token.is_some());
+    let state = ServerState::new(
+        catalog,
         token,
-        metrics,
-    })
+        metrics::Metrics::default(),
+        Some(repository.clone()),
+    );
+    repository.sync(&state, None);
+    Ok(state)
 }
 
 /// Serves until SIGTERM or Ctrl-C, then stops accepting connections, finishes the requests in
@@ -176,9 +209,17 @@ pub fn load_models(
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let token = args.token()?;
     args.remote.use_for(args.backend)?;
-    let state = load_models(&args.models, args.backend, args.batch_policy(), token)?;
-    let names: Vec<String> = state.models.keys().cloned().collect();
-    let app = api::router(state, args.request_limits());
+    let state = Arc::new(match &args.model_repository {
+        Some(dir) => open_repository(dir, args.backend, args.batch_policy(), token)?,
+        None => load_models(&args.models, args.backend, args.batch_policy(), token)?,
+    });
+    if let Some(repository) = &state.repository {
+        repository
+            .clone()
+            .poll(state.clone(), Duration::from_secs_f64(args.poll_seconds));
+    }
+    let names: Vec<String> = state.catalog().models.keys().cloned().collect();
+    let app = api::router_for(state, args.request_limits());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
