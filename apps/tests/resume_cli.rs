@@ -1,6 +1,6 @@
-//! `train --resume`: a real `image-classifier train` process killed with SIGKILL, or stopped
-//! with Ctrl-C (SIGINT), then resumed, ends with the same weights, history and test metrics
-//! as the run that was never interrupted.
+//! `train --resume`: a real `image-classifier train` process killed with SIGKILL (after its
+//! first checkpoint, or before it), or stopped with Ctrl-C (SIGINT), then resumed, ends with
+//! the same weights, history and test metrics as the run that was never interrupted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
@@ -114,6 +114,24 @@ fn killed_or_interrupted_runs_resume_to_the_same_model() {
     let resume = ["train", "--resume", killed.to_str().unwrap()].map(String::from);
     succeeds(&resume);
     assert_same_run(&killed, &straight);
+
+    // SIGKILL as soon as the run has recorded its arguments, long before its first
+    // checkpoint: the resumed run starts over and ends the same.
+    let early = dir.path().join("killed-early");
+    let mut child = Command::new(BINARY)
+        .args(train_args(&early))
+        .spawn()
+        .unwrap();
+    wait_for(&mut child, &early.join("checkpoints").join("command.json"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !checkpoint(&early, 1).exists(),
+        "the first checkpoint was written before the kill"
+    );
+    let resume = ["train", "--resume", early.to_str().unwrap()].map(String::from);
+    succeeds(&resume);
+    assert_same_run(&early, &straight);
 
     // Ctrl-C once the first epoch's checkpoint is complete: a checkpoint, exit code 130.
     let interrupted = dir.path().join("interrupted");

@@ -1,5 +1,6 @@
-//! Checkpoints: a run resumed from one ends exactly where the uninterrupted run ends, and a
-//! checkpoint refuses another run's model, data or settings.
+//! Checkpoints: a run resumed from one ends exactly where the uninterrupted run ends (from a
+//! kill at any point, its first checkpoint's write included), and a checkpoint refuses another
+//! run's model, data or settings.
 
 use zoo_models::conformance::parameters as weights;
 use zoo_models::data::Examples;
@@ -199,8 +200,75 @@ fn resuming_another_run_says_what_differs() {
 
     let fewer_epochs = resume_error(mlp(&device), &data, &mlp_run(dir.path(), 1));
     assert!(fewer_epochs.contains("2 epochs done"), "{fewer_epochs}");
+}
 
-    let empty = tempfile::tempdir().unwrap();
-    let error = resume_error(mlp(&device), &data, &mlp_run(empty.path(), 4));
+/// What a kill leaves while a checkpoint is being written (`checkpointer::write`): its
+/// temporary folder with the model's file complete, the optimizer's cut short and no
+/// `state.json`, which is written last before the folder is renamed into place.
+fn half_written_checkpoint(dir: &std::path::Path, copied_from: &std::path::Path) {
+    let writing = dir.join(".writing-killed");
+    std::fs::create_dir_all(&writing).unwrap();
+    std::fs::copy(copied_from.join("model.bpk"), writing.join("model.bpk")).unwrap();
+    let optimizer = std::fs::read(copied_from.join("optimizer.bpk")).unwrap();
+    std::fs::write(
+        writing.join("optimizer.bpk"),
+        &optimizer[..optimizer.len() / 2],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_run_killed_before_or_while_writing_a_checkpoint_resumes_exactly() {
+    let _rng = exclusive_rng();
+    let data = separable_blobs(60, 4, 5);
+    let task = Task::Multiclass { n_classes: 4 };
+    let device = cpu_backends()[0].1.clone();
+    let straight_dir = tempfile::tempdir().unwrap();
+    let straight = fit(
+        mlp(&device),
+        task,
+        &data,
+        None,
+        &mlp_run(straight_dir.path(), 3),
+    )
+    .unwrap();
+    let resume = |dir: &std::path::Path| {
+        let resumed = fit(
+            mlp(&device),
+            task,
+            &data,
+            None,
+            &mlp_run(dir, 3).with_resume(true),
+        )
+        .unwrap();
+        assert_eq!(weights(&resumed.model), weights(&straight.model));
+        assert_eq!(
+            figures(&resumed.history.epochs),
+            figures(&straight.history.epochs)
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    };
+
+    // Killed while writing the third epoch's checkpoint: the run goes on from the second's.
+    let dir = tempfile::tempdir().unwrap();
+    fit(mlp(&device), task, &data, None, &mlp_run(dir.path(), 2)).unwrap();
+    let second = checkpoint::latest(dir.path()).unwrap().dir;
+    half_written_checkpoint(dir.path(), &second);
+    assert_eq!(checkpoint::latest(dir.path()).unwrap().dir, second);
+    resume(dir.path());
+
+    // Killed before its first checkpoint, or while writing it: there is nothing to go on
+    // from, and the run starts over from the same initial weights.
+    let before = tempfile::tempdir().unwrap();
+    resume(before.path());
+    let during = tempfile::tempdir().unwrap();
+    half_written_checkpoint(during.path(), &second);
+    let error = checkpoint::latest(during.path()).err().unwrap().to_string();
     assert!(error.contains("no complete checkpoint"), "{error}");
+    resume(during.path());
 }

@@ -370,10 +370,14 @@ pub fn list(dir: &Path) -> Result<Vec<Checkpoint>> {
 
 /// The last complete checkpoint in `dir`.
 pub fn latest(dir: &Path) -> Result<Checkpoint> {
-    let mut checkpoints = list(dir)?;
-    let last = checkpoints
-        .pop()
-        .ok_or_else(|| store_error(dir, "no complete checkpoint to resume from"))?;
+    last(dir)?.ok_or_else(|| store_error(dir, "no complete checkpoint to resume from"))
+}
+
+/// The last complete checkpoint in `dir`, if it holds one.
+fn last(dir: &Path) -> Result<Option<Checkpoint>> {
+    let Some(last) = list(dir)?.pop() else {
+        return Ok(None);
+    };
     if last.state.format != FORMAT_VERSION {
         return Err(store_error(
             &last.dir,
@@ -383,7 +387,7 @@ pub fn latest(dir: &Path) -> Result<Checkpoint> {
             ),
         ));
     }
-    Ok(last)
+    Ok(Some(last))
 }
 
 /// Writes a checkpoint of `model` (the training model) and `optimizer` with `state` into
@@ -556,9 +560,20 @@ impl Checkpointer {
     }
 
     /// `model` with the weights of the last complete checkpoint, and where its run stood;
-    /// refused when the checkpoint is another run's.
-    pub fn restore(&self, model: Model) -> Result<(Model, Restored)> {
-        let latest = latest(&self.dir)?;
+    /// refused when the checkpoint is another run's. With no complete checkpoint yet (a run
+    /// killed before or while writing its first), `model` as it is: the run starts over from
+    /// its first epoch, as Keras' `BackupAndRestore` does, and, its model and seeds being the
+    /// interrupted run's, ends as that run would have.
+    pub fn restore(&self, model: Model) -> Result<(Model, Option<Restored>)> {
+        let Some(latest) = last(&self.dir)? else {
+            if self.config.progress {
+                eprintln!(
+                    "no complete checkpoint in {} yet: training starts from the first epoch",
+                    self.dir.display()
+                );
+            }
+            return Ok((model, None));
+        };
         latest
             .state
             .check(&self.config, &self.model, &self.data)
@@ -606,7 +621,7 @@ impl Checkpointer {
             },
             optimizer_file: latest.dir.join(OPTIMIZER_FILE),
         };
-        Ok((model, restored))
+        Ok((model, Some(restored)))
     }
 
     /// Writes a checkpoint of `model` (the training model) and `optimizer` at `state`, and

@@ -201,8 +201,9 @@ pub struct FitConfig {
     /// Write TensorBoard event files and a CSV log of every epoch into this folder (see
     /// [`super::CSV_LOG_FILE`]), as Keras' `TensorBoard` and `CSVLogger` callbacks.
     pub log_dir: Option<PathBuf>,
-    /// Go on from the last complete checkpoint in `checkpoints` rather than from the start. The
-    /// model, the data and the settings must be the checkpoint's, but for a larger `epochs`.
+    /// Go on from the last complete checkpoint in `checkpoints` rather than from the start
+    /// (from the start when it holds none yet). The model, the data and the settings must be
+    /// the checkpoint's, but for a larger `epochs`.
     #[config(default = false)]
     pub resume: bool,
 }

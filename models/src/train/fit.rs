@@ -27,9 +27,10 @@ use crate::task::Task;
 /// model trains on its device's autodiff twin; the returned model has no autodiff.
 ///
 /// With `config.checkpoints`, a checkpoint is written at the end of every epoch, and
-/// `config.resume` goes on from the last one: on a CPU backend the result is then the same,
-/// bit for bit, as that of a run never interrupted. [`super::request_stop`] ends training
-/// early with [`Error::Interrupted`], after writing a checkpoint of where it stopped.
+/// `config.resume` goes on from the last one (or starts over when there is none yet): on a
+/// CPU backend the result is then the same, bit for bit, as that of a run never interrupted.
+/// [`super::request_stop`] ends training early with [`Error::Interrupted`], after writing a
+/// checkpoint of where it stopped.
 ///
 /// On a CPU backend, call [`crate::cpu::flush_subnormals_to_zero`] once before training (the
 /// apps do): without it Adam's decaying moments turn subnormal and training slows down by a
@@ -167,10 +168,7 @@ impl<'a> Training<'a> {
         let config = run.config;
         let checkpointer = Checkpointer::open(config, &model, &train, validation)?;
         let (model, restored) = match &checkpointer {
-            Some(checkpointer) if config.resume => {
-                let (model, restored) = checkpointer.restore(model)?;
-                (model, Some(restored))
-            }
+            Some(checkpointer) if config.resume => checkpointer.restore(model)?,
             _ => (model, None),
         };
         // `train()` puts the parameters on the autodiff twin of their device and turns the
