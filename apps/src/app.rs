@@ -228,9 +228,27 @@ pub fn evaluate<A: App>(command: &EvaluateCommand<A>) -> anyhow::Result<TestMetr
     )
 }
 
+/// `train --elastic`: the run, in a child process, outliving its remote devices.
+fn train_elastic<A: App>(command: &TrainCommand<A>) -> anyhow::Result<()> {
+    #[cfg(all(feature = "remote", target_os = "linux"))]
+    {
+        let model = A::model(&command.app)?;
+        let out = command.train.out_dir(A::NAME, model.name);
+        crate::elastic::supervise(&command.runtime, &command.train, &out)
+    }
+    #[cfg(not(all(feature = "remote", target_os = "linux")))]
+    {
+        let _ = command;
+        anyhow::bail!(
+            "--elastic needs the remote backend (a build with --features remote), on Linux"
+        )
+    }
+}
+
 /// Runs a parsed command line, printing its results.
 pub fn run<A: App>(cli: Cli<A>) -> anyhow::Result<()> {
     match cli.command {
+        Command::Train(command) if command.train.elastic => train_elastic(&command)?,
         Command::Train(command) => {
             let (metrics, out, notes) = train(&command)?;
             print_training_summary(&metrics, &out);

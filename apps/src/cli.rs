@@ -109,10 +109,14 @@ pub struct TrainingDevices {
     pub replicas: Vec<Device>,
 }
 
+/// The exit code of a program whose remote device stopped answering: sysexits' EX_TEMPFAIL
+/// ("try again later"), which an elastic run's supervisor tells from other failures.
+pub const DEVICE_LOST: u8 = 75;
+
 /// Runs a binary's work and ends it: prints the error chain on one line (no backtrace,
 /// whatever `RUST_BACKTRACE` says) and exits non-zero: 130 when Ctrl-C stopped training, saying
 /// how to resume. With the remote backend in use, a server lost in the middle of the work is
-/// such an error too (Burn reports it with a panic).
+/// such an error too (Burn reports it with a panic), with exit code [`DEVICE_LOST`].
 pub fn exit_code(work: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
     #[cfg(feature = "remote")]
     let result = zoo_models::remote::run_guarded(work);
@@ -122,6 +126,15 @@ pub fn exit_code(work: impl FnOnce() -> anyhow::Result<()>) -> std::process::Exi
         return std::process::ExitCode::SUCCESS;
     };
     eprintln!("error: {error:#}");
+    #[cfg(feature = "remote")]
+    if error.chain().any(|e| {
+        matches!(
+            e.downcast_ref(),
+            Some(zoo_models::remote::RemoteError::Lost { .. })
+        )
+    }) {
+        return std::process::ExitCode::from(DEVICE_LOST);
+    }
     let interrupted = error.chain().find_map(|e| match e.downcast_ref() {
         Some(zoo_models::Error::Interrupted { checkpoint }) => Some(checkpoint.clone()),
         _ => None,
@@ -266,6 +279,12 @@ pub struct TrainArgs {
     /// for one optimizer step. Not with L-BFGS.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub devices: u32,
+    /// With --backend remote: keep training when a server stops answering (killed, or no
+    /// answer within 5 s): go back to the last checkpoint and go on with the devices of the
+    /// servers that remain, and take a server's devices back, at the end of an epoch, once it
+    /// answers again; each change is recorded in history.json (`device_changes`). Linux only.
+    #[arg(long)]
+    pub elastic: bool,
     /// Start from these weights rather than fresh ones: a PyTorch state dict saved as
     /// .safetensors, or with torch.save as .pt/.pth. Its keys and shapes must be the model's
     /// PyTorch layout (README "PyTorch and ONNX"), after --map-key.

@@ -17,6 +17,8 @@ pub mod cli;
 pub mod delimiter;
 #[cfg(feature = "remote")]
 pub mod device_server;
+#[cfg(all(feature = "remote", target_os = "linux"))]
+pub mod elastic;
 pub mod error;
 pub mod files;
 pub mod image_classifier;

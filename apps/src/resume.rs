@@ -1,7 +1,7 @@
 //! `train --resume DIR`: a training run goes on from its last checkpoint with the arguments
 //! it started with, replayed from DIR's `checkpoints/command.json`; a few flags may be given
 //! anew ([`CHANGEABLE_FLAGS`]), any other must keep its recorded value. And Ctrl-C, which
-//! stops a run at a checkpoint to resume from.
+//! stops a run at a checkpoint to resume from (SIGUSR1 likewise, at the end of the epoch).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,16 +37,21 @@ struct RecordedCommand {
 /// The arguments of the `train` command this process runs, to record with its checkpoints.
 static TRAIN_ARGUMENTS: OnceLock<Vec<String>> = OnceLock::new();
 
-/// Flags a resumed run may set anew (a longer budget, the display, the devices), by id, which
-/// is also the flag's name; every other one must be the interrupted run's.
-const CHANGEABLE_FLAGS: [&str; 6] = [
+/// Flags a resumed run may set anew (a longer budget, the display, the devices, whether it
+/// outlives a lost device), by id, which is also the flag's name; every other one must be the
+/// interrupted run's.
+const CHANGEABLE_FLAGS: [&str; 7] = [
     "epochs",
     "quiet",
     "backend",
     "remote",
     "remote-device",
     "devices",
+    "elastic",
 ];
+
+/// The changeable flags that take no value.
+const SWITCHES: [&str; 2] = ["quiet", "elastic"];
 
 /// Parses an app's command line. `train --resume DIR` takes the arguments recorded in DIR's
 /// checkpoints, with the flags of `CHANGEABLE_FLAGS` given anew; any other flag given must
@@ -62,6 +67,8 @@ pub fn parse<C: Parser>() -> anyhow::Result<C> {
         return Ok(C::from_arg_matches(&matches)?);
     };
     stop_training_on_ctrl_c()?;
+    #[cfg(target_os = "linux")]
+    stop_training_at_epoch_end_on_sigusr1()?;
     let Some(dir) = train.get_one::<PathBuf>("resume") else {
         let recorded = arguments[1..]
             .iter()
@@ -106,7 +113,7 @@ fn replay(recorded: Vec<String>, train: &ArgMatches) -> Vec<String> {
             argument == format!("--{flag}") || argument.starts_with(&format!("--{flag}="))
         });
         match given_anew {
-            Some(&flag) if flag != "quiet" && !argument.contains('=') => {
+            Some(&flag) if !SWITCHES.contains(&flag) && !argument.contains('=') => {
                 recorded_arguments.next();
             }
             Some(_) => {}
@@ -114,8 +121,8 @@ fn replay(recorded: Vec<String>, train: &ArgMatches) -> Vec<String> {
         }
     }
     for flag in anew {
-        if flag == "quiet" {
-            resumed.push("--quiet".into());
+        if SWITCHES.contains(&flag) {
+            resumed.push(format!("--{flag}"));
             continue;
         }
         for value in train.get_raw(flag).into_iter().flatten() {
@@ -215,6 +222,22 @@ pub fn stop_training_on_ctrl_c() -> anyhow::Result<()> {
     .context("cannot handle Ctrl-C")
 }
 
+/// SIGUSR1 asks training to stop once its epoch is complete, with a checkpoint, and to exit
+/// as on Ctrl-C: how an elastic run's supervisor takes a returning device back on an epoch
+/// boundary (see `crate::elastic`).
+#[cfg(target_os = "linux")]
+fn stop_training_at_epoch_end_on_sigusr1() -> anyhow::Result<()> {
+    use signal_hook::consts::SIGUSR1;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGUSR1]).context("cannot handle SIGUSR1")?;
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            zoo_models::train::Interrupter::process().stop_at_epoch_end();
+        }
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +246,7 @@ mod tests {
     fn the_error_names_every_changeable_flag() {
         assert_eq!(
             changeable_flags(),
-            "--epochs, --quiet, --backend, --remote, --remote-device and --devices"
+            "--epochs, --quiet, --backend, --remote, --remote-device, --devices and --elastic"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Remote devices and data-parallel training against real `zoo-device-server` processes on
 //! loopback ports: every kind of model trained, evaluated and used remotely as locally, data
-//! parallelism over two servers, tokens, bad addresses, and a server killed mid-run.
+//! parallelism over two servers, tokens, bad addresses, a server killed mid-run, and an
+//! elastic run that goes on without it.
 #![cfg(feature = "remote")]
 
 mod common;
@@ -9,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, tones};
+use common::{Server, assert_close, losses, tones};
 use zoo_models::conformance::{parameters, transfer};
 use zoo_models::prelude::*;
 use zoo_models::remote;
@@ -69,28 +70,6 @@ fn failed(program: &str, args: &[&str], token: Option<&str>) -> String {
     assert!(stderr.contains("error: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
-}
-
-/// The training losses of a run's `history.json`.
-fn losses(out: &Path) -> Vec<f64> {
-    let text = std::fs::read_to_string(out.join("history.json")).unwrap();
-    let history: serde_json::Value = serde_json::from_str(&text).unwrap();
-    history["epochs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|epoch| epoch["loss"].as_f64().unwrap())
-        .collect()
-}
-
-fn assert_close(a: &[f64], b: &[f64], tolerance: f64, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: {a:?} vs {b:?}");
-    for (x, y) in a.iter().zip(b) {
-        assert!(
-            (x - y).abs() <= tolerance * x.abs().max(1.0),
-            "{what}: {a:?} vs {b:?}"
-        );
-    }
 }
 
 /// How `child` exited, waiting at most `limit`; past it, kills `child` and fails with `hung`.
@@ -434,26 +413,8 @@ fn a_server_killed_in_the_middle_of_training_is_an_error_not_a_panic_or_a_hang()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill the server once training is under way: a complete checkpoint is in place (its
-    // folder, epoch-NNNN with its state.json, is renamed into place when written).
-    let checkpointed = || {
-        std::fs::read_dir(out.join("checkpoints"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|entry| {
-                entry.file_name().to_string_lossy().starts_with("epoch-")
-                    && entry.path().join("state.json").is_file()
-            })
-    };
-    let start = Instant::now();
-    while !checkpointed() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "training never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Kill the server once training is under way: a complete checkpoint is in place.
+    wait_for_first_checkpoint(&out);
     drop(server);
     let status = exit_status(
         &mut client,
@@ -462,7 +423,8 @@ fn a_server_killed_in_the_middle_of_training_is_an_error_not_a_panic_or_a_hang()
     );
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut client.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    // sysexits' EX_TEMPFAIL, which an elastic run's supervisor tells from other failures.
+    assert_eq!(status.code(), Some(75), "{stderr}");
     assert!(
         stderr.contains("the remote device stopped answering") && stderr.contains(&remote),
         "{stderr}"
@@ -480,6 +442,140 @@ fn a_server_killed_in_the_middle_of_training_is_an_error_not_a_panic_or_a_hang()
     );
     let epochs = losses(Path::new(out)).len();
     assert_eq!(epochs, 300);
+}
+
+/// Waits until the run in `out` has a complete checkpoint (its folder, epoch-NNNN with its
+/// state.json, is renamed into place when written); returns its folder.
+fn wait_for_first_checkpoint(out: &Path) -> std::path::PathBuf {
+    let start = Instant::now();
+    loop {
+        let complete = std::fs::read_dir(out.join("checkpoints"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|entry| {
+                entry.file_name().to_string_lossy().starts_with("epoch-")
+                    && entry.path().join("state.json").is_file()
+            });
+        if let Some(entry) = complete {
+            return entry.path();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "training never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn weights(out: &Path) -> Vec<f32> {
+    let (model, _) = zoo_models::store::load(out, &BackendKind::Flex.device().unwrap()).unwrap();
+    parameters(&model)
+}
+
+#[test]
+fn an_elastic_run_goes_on_without_a_killed_server_as_a_run_on_the_other_from_its_checkpoint() {
+    let (a, b) = (device_server(1, &[]), device_server(1, &[]));
+    let (url_a, url_b) = (url(&a), url(&b));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("elastic");
+    let mut run = Command::new(TABULAR)
+        .args([
+            "train",
+            "--dataset",
+            "iris",
+            "--model",
+            "mlp",
+            "--epochs",
+            "300",
+            "--quiet",
+            "--backend",
+            "remote",
+            "--remote",
+            &url_a,
+            "--remote",
+            &url_b,
+            "--devices",
+            "2",
+            "--elastic",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env_remove("BURN_ZOO_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first epoch's checkpoint, kept aside: the reference run goes on from it on one device.
+    let first = wait_for_first_checkpoint(&out);
+    let reference = dir.path().join("reference");
+    std::fs::create_dir_all(reference.join("checkpoints")).unwrap();
+    for file in ["model.bpk", "optimizer.bpk", "state.json"] {
+        let kept = reference
+            .join("checkpoints")
+            .join(first.file_name().unwrap());
+        std::fs::create_dir_all(&kept).unwrap();
+        std::fs::copy(first.join(file), kept.join(file)).unwrap();
+    }
+    std::fs::copy(
+        out.join("checkpoints/command.json"),
+        reference.join("checkpoints/command.json"),
+    )
+    .unwrap();
+    drop(b);
+
+    let status = exit_status(
+        &mut run,
+        Duration::from_secs(120),
+        "the elastic run hung after a server died",
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(losses(&out).len(), 300, "{stderr}");
+    let history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("history.json")).unwrap()).unwrap();
+    let changes = history["device_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{history}");
+    assert_eq!(changes[0]["epochs_done"], 1);
+    assert_eq!(changes[0]["batches_done"], 0);
+    assert_eq!(changes[0]["servers"], serde_json::json!([url_a]));
+    assert_eq!(changes[0]["devices"], 1);
+    let reason = changes[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(&url_b), "{reason}");
+
+    succeeded(
+        TABULAR,
+        &[
+            "train",
+            "--resume",
+            reference.to_str().unwrap(),
+            "--quiet",
+            "--remote",
+            &url_a,
+            "--devices",
+            "1",
+        ],
+        None,
+    );
+    assert!(weights(&out) == weights(&reference), "the weights differ");
+    assert_eq!(losses(&out), losses(&reference));
+
+    // --elastic is for remote devices.
+    let local = failed(
+        TABULAR,
+        &[
+            "train",
+            "--dataset",
+            "iris",
+            "--backend",
+            "flex",
+            "--elastic",
+        ],
+        None,
+    );
+    assert!(local.contains("--elastic"), "{local}");
 }
 
 #[test]

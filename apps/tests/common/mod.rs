@@ -14,6 +14,29 @@ pub fn not_run(what: &str, how: &str) {
     let _ = writeln!(std::io::stderr(), "note: not run: {what}; {how}");
 }
 
+/// The training losses of a run's `history.json`.
+pub fn losses(out: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(out.join("history.json")).unwrap();
+    let history: serde_json::Value = serde_json::from_str(&text).unwrap();
+    history["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|epoch| epoch["loss"].as_f64().unwrap())
+        .collect()
+}
+
+/// Asserts that `a` and `b` agree within `tolerance`, relative to each value (at least 1).
+pub fn assert_close(a: &[f64], b: &[f64], tolerance: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: {a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= tolerance * x.abs().max(1.0),
+            "{what}: {a:?} vs {b:?}"
+        );
+    }
+}
+
 /// Runs an app's binary, asserting that it succeeded; returns its standard output.
 pub fn run_app(program: &str, args: &[&str]) -> String {
     let output = Command::new(program).args(args).output().unwrap();

@@ -271,7 +271,7 @@ impl<'a> Training<'a> {
         self.state.stop = stop_reason(&self.rules, &outcome, &mut self.state.counters);
         self.state.epochs_done = epoch;
         let last = self.state.stop.is_some() || epoch == config.epochs;
-        let interrupting = !last && run.interrupter.stop_requested();
+        let interrupting = !last && run.interrupter.stop_requested_by_epoch_end();
         let restorable_best = improved
             && config
                 .early_stopping

@@ -3,7 +3,7 @@
 //! and the interrupter that stops a run on request, as burn-train's `Interrupter` (the apps
 //! trigger it on Ctrl-C).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
@@ -11,14 +11,20 @@ use serde::{Deserialize, Serialize};
 use super::config::{ConvergenceConfig, EarlyStoppingConfig, FitConfig};
 use super::history::StopReason;
 
-/// A stop request that any thread may make and a running `fit` reads after every batch. A
+/// A stop request that any thread may make and a running `fit` reads after every batch (a
+/// stop at the end of the batch) and every epoch (a stop at the end of the epoch too). A
 /// cloneable handle: a Ctrl-C handler keeps one, `fit` another.
 #[derive(Clone, Debug)]
-pub struct Interrupter(Arc<AtomicBool>);
+pub struct Interrupter(Arc<AtomicU8>);
+
+/// [`Interrupter`]'s states: no request, a stop at the end of the epoch, at the end of the batch.
+const NO_REQUEST: u8 = 0;
+const AT_EPOCH_END: u8 = 1;
+const AT_BATCH_END: u8 = 2;
 
 /// The process's one interrupter, as there is one Ctrl-C.
 static PROCESS_INTERRUPTER: LazyLock<Interrupter> =
-    LazyLock::new(|| Interrupter(Arc::new(AtomicBool::new(false))));
+    LazyLock::new(|| Interrupter(Arc::new(AtomicU8::new(NO_REQUEST))));
 
 impl Interrupter {
     /// The interrupter that [`fit`](super::fit) and [`fit_data_parallel`](super::fit_data_parallel)
@@ -31,17 +37,32 @@ impl Interrupter {
     /// writes a checkpoint, when it writes them, and returns [`crate::Error::Interrupted`].
     /// Safe to call from a signal handler's thread.
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.store(AT_BATCH_END, Ordering::SeqCst);
     }
 
+    /// Asks the running `fit` to stop once its current epoch is complete, as [`Self::stop`]
+    /// does after a batch: a checkpoint on an epoch boundary (what an elastic run waits for
+    /// before it takes back a device). Never delays a stop asked for at the end of the batch.
+    pub fn stop_at_epoch_end(&self) {
+        let _ =
+            self.0
+                .compare_exchange(NO_REQUEST, AT_EPOCH_END, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Whether a stop at the end of the current batch is asked for.
     pub fn stop_requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) == AT_BATCH_END
+    }
+
+    /// Whether any stop is asked for, which the end of an epoch honours.
+    pub(crate) fn stop_requested_by_epoch_end(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != NO_REQUEST
     }
 
     /// Forgets a request once `fit` has stopped on it, or ended before it could, so that a
     /// later `fit` in the process trains.
     pub(crate) fn reset(&self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.0.store(NO_REQUEST, Ordering::SeqCst);
     }
 }
 
