@@ -271,7 +271,7 @@ pub struct TrainArgs {
     /// Go on with the training run whose --out folder is DIR from its last checkpoint (one is
     /// written every epoch, and on Ctrl-C), with the arguments it started with: run it from
     /// the same folder. --epochs may be raised to train longer, and --backend, --remote,
-    /// --remote-device and --devices changed.
+    /// --remote-device, --devices and --elastic changed.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Train data-parallel on this many devices (with --backend remote: the --remote servers'

@@ -118,7 +118,7 @@ pub fn supervise(runtime: &RuntimeArgs, train: &TrainArgs, out: &Path) -> anyhow
                     let checkpoint = checkpointer::latest(&checkpoints).ok().map(|c| c.dir);
                     return Err(zoo_models::Error::Interrupted { checkpoint }.into());
                 }
-                let back = answering(&servers, |k| !live[k]);
+                let back = answering(&servers, |k| (!live[k]).then_some(PROBE_TIMEOUT));
                 for &k in &back {
                     live[k] = true;
                 }
@@ -130,7 +130,7 @@ pub fn supervise(runtime: &RuntimeArgs, train: &TrainArgs, out: &Path) -> anyhow
                 }
             }
             Outcome::Exited(status) if status.code() == Some(i32::from(DEVICE_LOST)) => {
-                let gone = answering(&servers, |k| live[k]);
+                let gone = answering(&servers, |k| live[k].then_some(PROBE_TIMEOUT));
                 let gone: Vec<usize> = (0..servers.len())
                     .filter(|k| live[*k] && !gone.contains(k))
                     .collect();
@@ -284,7 +284,12 @@ fn watch(
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let answered = answering(servers, |_| true);
+        // A gone server is asked briefly: one that answers again does so at once, and one still
+        // cut off must not hold up noticing that the child has exited.
+        let answered = answering(servers, |k| match live[k] {
+            true => Some(PROBE_TIMEOUT),
+            false => Some(PROBE_INTERVAL),
+        });
         let unanswered: Vec<String> = (0..servers.len())
             .filter(|k| live[*k] && !answered.contains(k))
             .map(|k| servers[k].url.clone())
@@ -307,19 +312,23 @@ fn watch(
     }
 }
 
-/// The servers among those `which` selects that answer a probe, probed at once.
-fn answering(servers: &[Server], which: impl Fn(usize) -> bool) -> Vec<usize> {
+/// The servers that answer a probe, probed at once, each within the time `within` gives it
+/// (`None`: not probed).
+fn answering(servers: &[Server], within: impl Fn(usize) -> Option<Duration>) -> Vec<usize> {
     let (sender, receiver) = mpsc::channel();
+    let mut longest = Duration::ZERO;
     let mut probed = 0;
-    for (k, server) in servers.iter().enumerate().filter(|(k, _)| which(*k)) {
+    for (k, server) in servers.iter().enumerate() {
+        let Some(timeout) = within(k) else { continue };
         let (sender, url) = (sender.clone(), server.url.clone());
         // A thread that hangs past the timeout (it should not: every call has one) is left.
         std::thread::spawn(move || {
-            let _ = sender.send((k, answers(&url, PROBE_TIMEOUT)));
+            let _ = sender.send((k, answers(&url, timeout)));
         });
+        longest = longest.max(timeout);
         probed += 1;
     }
-    let deadline = Instant::now() + PROBE_TIMEOUT + Duration::from_secs(1);
+    let deadline = Instant::now() + longest + Duration::from_secs(1);
     let mut answered = Vec::new();
     for _ in 0..probed {
         let left = deadline.saturating_duration_since(Instant::now());

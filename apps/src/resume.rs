@@ -184,7 +184,7 @@ fn check_same_flags(
     Ok(())
 }
 
-/// `--epochs, --quiet, … and --devices`: the flags a resumed run may change, as its error
+/// `--epochs, --quiet, … and --elastic`: the flags a resumed run may change, as its error
 /// names them.
 fn changeable_flags() -> String {
     let flags: Vec<String> = CHANGEABLE_FLAGS.iter().map(|f| format!("--{f}")).collect();

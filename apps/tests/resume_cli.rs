@@ -191,8 +191,8 @@ fn resuming_with_other_arguments_names_the_flag() {
     // The error names every flag a resumed run may change, as the code allows them.
     assert!(
         stderr.contains(
-            "(only --epochs, --quiet, --backend, --remote, --remote-device and --devices may \
-             change)"
+            "(only --epochs, --quiet, --backend, --remote, --remote-device, --devices and \
+             --elastic may change)"
         ),
         "{stderr}"
     );
