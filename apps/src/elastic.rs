@@ -172,10 +172,12 @@ pub fn supervise(runtime: &RuntimeArgs, train: &TrainArgs, out: &Path) -> anyhow
         };
         if restarts_here.1 > MAX_RESTARTS_WITHOUT_PROGRESS {
             bail!(
-                "training stopped {} times without getting past epoch {} batch {} ({reason})",
+                "training stopped {} times without getting past epoch {} batch {} ({reason}); \
+                 the checkpoints are kept: resume with `train --resume {} --elastic`",
                 restarts_here.1,
                 here.0,
-                here.1
+                here.1,
+                out.display()
             );
         }
         let devices = devices_of(&servers, &live, wanted);
@@ -382,5 +384,68 @@ fn device_count(url: &str) -> anyhow::Result<usize> {
             "remote server {url} did not answer within {} s",
             PROBE_TIMEOUT.as_secs()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn a_probe_tells_a_server_that_answers_from_a_silent_or_absent_one() {
+        let within = Duration::from_millis(300);
+        // Answers any request, as an HTTP server does.
+        let answering = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("ws://{}", answering.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in answering.incoming() {
+                let mut stream = stream.unwrap();
+                let mut request = [0u8; 256];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+            }
+        });
+        assert!(answers(&url, within));
+        // Accepts connections (the kernel does, from its backlog) but never answers, as a
+        // server across a partition behind a relay.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_url = format!("ws://{}", silent.local_addr().unwrap());
+        let start = Instant::now();
+        assert!(!answers(&silent_url, within));
+        assert!(start.elapsed() < within * 3, "{:?}", start.elapsed());
+        // Nothing listening.
+        let absent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let absent_url = format!("ws://{}", absent.local_addr().unwrap());
+        drop(absent);
+        assert!(!answers(&absent_url, within));
+        assert!(!answers("http://127.0.0.1:1", within));
+        drop(silent);
+    }
+
+    #[test]
+    fn a_run_goes_on_with_the_devices_of_the_servers_that_remain() {
+        let servers = [("ws://a:1", 2), ("ws://b:1", 1)].map(|(url, devices)| Server {
+            url: url.into(),
+            devices,
+        });
+        assert_eq!(devices_of(&servers, &[true, true], 2), 2);
+        assert_eq!(devices_of(&servers, &[false, true], 2), 1);
+        assert_eq!(devices_of(&servers, &[true, false], 3), 2);
+        assert_eq!(
+            resume_arguments(Path::new("runs/x"), &["ws://b:1".into()], 1, true),
+            [
+                "train",
+                "--resume",
+                "runs/x",
+                "--backend",
+                "remote",
+                "--remote",
+                "ws://b:1",
+                "--devices",
+                "1",
+                "--quiet"
+            ]
+        );
     }
 }
