@@ -130,7 +130,7 @@ pub fn import(cli: &ImportCli) -> anyhow::Result<&'static str> {
 }
 
 /// The model.json `zoo-export` stored in a safetensors file's metadata.
-fn embedded_manifest(weights: &Path) -> anyhow::Result<ModelManifest> {
+pub(crate) fn embedded_manifest(weights: &Path) -> anyhow::Result<ModelManifest> {
     let missing = || {
         anyhow::anyhow!(
             "{}: no --config given, and the file does not carry a model.json (only zoo-export's \

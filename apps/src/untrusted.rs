@@ -1,9 +1,17 @@
-//! Every loader of users' files, run on arbitrary bytes: what the fuzz targets in `fuzz/` call,
-//! and what `tests/fuzz_regressions.rs` runs on the inputs they found. Each function writes the
-//! bytes where the loader expects a file, runs the loader as the apps do and returns its
-//! error, if any. None may panic, abort, hang or allocate more than the file justifies.
+//! Every loader of users' files, and zoo-serve's readers of HTTP requests, run on arbitrary
+//! bytes: what the fuzz targets in `fuzz/` call, and what `tests/fuzz_regressions.rs` runs on the
+//! inputs they found. Each function writes the bytes where the loader expects a file (or sends
+//! them to the server), runs the loader as the apps do and returns its error, if any. None may
+//! panic, abort, hang or allocate more than the file justifies.
 
 use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request};
+use tower::ServiceExt;
 
 use zoo_models::backend::BackendKind;
 
@@ -21,7 +29,7 @@ use crate::vision::idx::{is_idx_images, read_images, read_labels};
 pub type Loader = fn(&[u8]) -> Result<(), String>;
 
 /// The loaders a fuzz target covers, by the target's name.
-pub const TARGETS: [(&str, Loader); 8] = [
+pub const TARGETS: [(&str, Loader); 9] = [
     ("idx", idx),
     ("wav", wav),
     ("labelled_text", labelled_text),
@@ -30,6 +38,7 @@ pub const TARGETS: [(&str, Loader); 8] = [
     ("model_folder", model_folder),
     ("safetensors_weights", safetensors_weights),
     ("torch_weights", torch_weights),
+    ("serve_request", serve_request),
 ];
 
 fn scratch() -> tempfile::TempDir {
@@ -157,7 +166,9 @@ pub fn model_folder(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// A safetensors file read as `--init-from` and `zoo-import` read PyTorch weights, for the
-/// MLP of `tests/fixtures/torch/mlp.json` (4 inputs, hidden 16 and 8, 3 outputs).
+/// MLP of `tests/fixtures/torch/mlp.json` (4 inputs, hidden 16 and 8, 3 outputs); first, the
+/// model.json its metadata may carry, read and checked as `zoo-import` without `--config`
+/// does (most files carry none: that error is not the loader's result).
 pub fn safetensors_weights(bytes: &[u8]) -> Result<(), String> {
     pytorch_weights(bytes, "safetensors")
 }
@@ -172,6 +183,9 @@ fn pytorch_weights(bytes: &[u8], extension: &str) -> Result<(), String> {
     let dir = scratch();
     let path = dir.path().join(format!("weights.{extension}"));
     write(&path, bytes);
+    if let Ok(manifest) = crate::interop::embedded_manifest(&path) {
+        let _ = manifest.model.validate_for(manifest.task);
+    }
     let config = zoo_models::model::ModelConfig::Mlp(
         MlpConfig::new(4, vec![16, 8], 3).with_activation(ActivationKind::Tanh),
     );
@@ -182,4 +196,121 @@ fn pytorch_weights(bytes: &[u8], extension: &str) -> Result<(), String> {
     zoo_models::interop::model_from_pytorch(&config, &path, &renames, &device)
         .map(drop)
         .map_err(|e| e.to_string())
+}
+
+/// The endpoints [`serve_request`] sends to, `{}` standing for the model's name.
+const ENDPOINTS: [(Method, &str); 8] = [
+    (Method::POST, "/v1/models/{}/predict"),
+    (Method::POST, "/v1/models/{}/predict?top=2"),
+    (Method::POST, "/v2/models/{}/infer"),
+    (Method::POST, "/v2/models/{}/versions/1/infer"),
+    (Method::POST, "/v1/models/{}:predict"),
+    (Method::GET, "/v2/models/{}"),
+    (Method::GET, "/v1/models/{}"),
+    (Method::POST, "/v2/repository/models/{}/load"),
+];
+
+/// The models served, by name (`nothing` is not one), from the folders in
+/// `tests/fixtures/previous-release`.
+const MODELS: [(&str, &str); 6] = [
+    ("image", "image-classifier"),
+    ("text", "text-classifier"),
+    ("audio", "audio-classifier"),
+    ("iris", "tabular-iris"),
+    ("diabetes", "tabular-diabetes"),
+    ("nothing", ""),
+];
+
+const CONTENT_TYPES: [Option<&str>; 7] = [
+    Some("application/json"),
+    Some("image/png"),
+    Some("audio/wav"),
+    Some("text/plain"),
+    Some("application/octet-stream"),
+    Some("multipart/form-data; boundary=zoo"),
+    None,
+];
+
+/// Bytes of body the server reads, and how long a request may take before it is a hang.
+const MAX_BODY: usize = 1 << 20;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// zoo-serve's router with a model of every app, built once: the model folders that an earlier
+/// release wrote (`tests/fixtures/previous-release`), on the build's default CPU backend.
+fn server() -> &'static (tokio::runtime::Runtime, Router) {
+    static SERVER: OnceLock<(tokio::runtime::Runtime, Router)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/previous-release");
+        let specs: Vec<_> = MODELS
+            .iter()
+            .filter(|(_, folder)| !folder.is_empty())
+            .map(|(name, folder)| crate::serve::ModelSpec {
+                name: name.to_string(),
+                dir: fixtures.join(folder),
+            })
+            .collect();
+        let policy = crate::serve::batcher::BatchPolicy {
+            max_batch: 8,
+            max_wait: Duration::ZERO,
+            queue: 16,
+            power_of_two_batches: false,
+        };
+        let state =
+            crate::serve::load_models(&specs, BackendKind::default_for_build(), policy, None)
+                .expect("the fixtures' models load");
+        let limits = crate::serve::api::RequestLimits {
+            max_body: MAX_BODY,
+            timeout: REQUEST_TIMEOUT,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        (runtime, crate::serve::api::router(state, limits))
+    })
+}
+
+/// One HTTP request to zoo-serve, in-process, serving a model of every app. The first byte
+/// chooses the endpoint, the second the model, the third the `Content-Type`; the fourth and
+/// fifth (little-endian) are the binary tensor extension's `Inference-Header-Content-Length`
+/// (65535: no such header); the rest is the body. A 4xx answer is the error returned; a 5xx
+/// (a handler's panic is caught and answered 500) or a timeout is a defect, and panics.
+pub fn serve_request(bytes: &[u8]) -> Result<(), String> {
+    let Some((&[endpoint, model, content_type, low, high], body)) = bytes.split_first_chunk::<5>()
+    else {
+        return Ok(());
+    };
+    let (method, path) = &ENDPOINTS[usize::from(endpoint) % ENDPOINTS.len()];
+    let (name, _) = MODELS[usize::from(model) % MODELS.len()];
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path.replace("{}", name));
+    if let Some(content_type) = CONTENT_TYPES[usize::from(content_type) % CONTENT_TYPES.len()] {
+        request = request.header("content-type", content_type);
+    }
+    let header_length = u16::from_le_bytes([low, high]);
+    if header_length != u16::MAX {
+        request = request.header("inference-header-content-length", header_length);
+    }
+    let request = request
+        .body(Body::from(body.to_vec()))
+        .expect("a well-formed request");
+    let (runtime, router) = server();
+    let (status, answer) = runtime.block_on(async {
+        let response = router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let answer = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a response body in memory");
+        (status, answer)
+    });
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    if status.is_server_error() || status == axum::http::StatusCode::REQUEST_TIMEOUT {
+        panic!("{method} {path} for `{name}`: {status}: {answer}");
+    }
+    match status.is_success() {
+        true => Ok(()),
+        false => Err(format!("{status}: {answer}")),
+    }
 }
