@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Server, assert_close, losses};
+use common::{Server, assert_close, exit_status, losses, wait_until};
 
 const DEVICE_SERVER: &str = env!("CARGO_BIN_EXE_zoo-device-server");
 const TABULAR: &str = env!("CARGO_BIN_EXE_tabular");
@@ -197,16 +197,6 @@ fn changes(out: &std::path::Path) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-/// Waits until `until` holds, at most `limit`; how long it took.
-fn wait(what: &str, limit: Duration, until: impl Fn() -> bool) -> Duration {
-    let start = Instant::now();
-    while !until() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
-}
-
 #[test]
 fn an_elastic_run_outlives_a_partition_and_takes_the_server_back_when_it_heals() {
     let Some(hosts) = Hosts::up("elastic_partition", 2) else {
@@ -246,14 +236,14 @@ fn an_elastic_run_outlives_a_partition_and_takes_the_server_back_when_it_heals()
         .spawn()
         .unwrap();
     let first_checkpoint = out.join("checkpoints/epoch-0001/state.json");
-    wait("the first checkpoint", Duration::from_secs(60), || {
+    wait_until("the first checkpoint", Duration::from_secs(60), || {
         first_checkpoint.is_file()
     });
 
     // A partition: the second server's packets are all dropped. Training would wait forever
     // for its answer; the supervisor's probe gets none within 5 s and goes on without it.
     hosts.link(1, 0.0, 100.0);
-    let detected = wait(
+    let detected = wait_until(
         "going on without the cut-off server",
         Duration::from_secs(20),
         || !changes(&out).is_empty(),
@@ -276,7 +266,7 @@ fn an_elastic_run_outlives_a_partition_and_takes_the_server_back_when_it_heals()
 
     // Healed: the server is taken back at the end of an epoch.
     hosts.link(1, 0.0, 0.0);
-    wait("taking the server back", Duration::from_secs(30), || {
+    wait_until("taking the server back", Duration::from_secs(30), || {
         changes(&out).len() >= 2
     });
     let change = &changes(&out)[1];
@@ -287,14 +277,7 @@ fn an_elastic_run_outlives_a_partition_and_takes_the_server_back_when_it_heals()
         "{change}"
     );
 
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = run.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(600), "the run hung");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_status(&mut run, Duration::from_secs(600), "the run hung");
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(status.success(), "{stderr}");

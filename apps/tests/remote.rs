@@ -7,10 +7,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use common::{Server, assert_close, losses, tones};
+use common::{Server, assert_close, exit_status, losses, tones, wait_until};
 use zoo_models::conformance::{parameters, transfer};
 use zoo_models::prelude::*;
 use zoo_models::remote;
@@ -70,21 +70,6 @@ fn failed(program: &str, args: &[&str], token: Option<&str>) -> String {
     assert!(stderr.contains("error: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
-}
-
-/// How `child` exited, waiting at most `limit`; past it, kills `child` and fails with `hung`.
-fn exit_status(child: &mut std::process::Child, limit: Duration, hung: &str) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{hung}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -447,9 +432,9 @@ fn a_server_killed_in_the_middle_of_training_is_an_error_not_a_panic_or_a_hang()
 /// Waits until the run in `out` has a complete checkpoint (its folder, epoch-NNNN with its
 /// state.json, is renamed into place when written); returns its folder.
 fn wait_for_first_checkpoint(out: &Path) -> std::path::PathBuf {
-    let start = Instant::now();
-    loop {
-        let complete = std::fs::read_dir(out.join("checkpoints"))
+    let mut complete = None;
+    wait_until("the first checkpoint", Duration::from_secs(60), || {
+        complete = std::fs::read_dir(out.join("checkpoints"))
             .into_iter()
             .flatten()
             .flatten()
@@ -457,15 +442,9 @@ fn wait_for_first_checkpoint(out: &Path) -> std::path::PathBuf {
                 entry.file_name().to_string_lossy().starts_with("epoch-")
                     && entry.path().join("state.json").is_file()
             });
-        if let Some(entry) = complete {
-            return entry.path();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "training never started"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        complete.is_some()
+    });
+    complete.unwrap().path()
 }
 
 fn weights(out: &Path) -> Vec<f32> {

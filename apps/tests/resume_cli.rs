@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+use common::wait_until;
 use zoo_models::backend::BackendKind;
 use zoo_models::conformance::parameters;
 
@@ -36,20 +38,18 @@ fn succeeds(args: &[String]) -> Output {
 
 /// Waits until `path` exists, the child still running.
 fn wait_for(child: &mut Child, path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "training ended before {} appeared",
-            path.display()
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(
+        &path.display().to_string(),
+        Duration::from_secs(300),
+        || {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "training ended before {} appeared",
+                path.display()
+            );
+            path.exists()
+        },
+    );
 }
 
 fn checkpoint(out: &Path, epoch: usize) -> PathBuf {

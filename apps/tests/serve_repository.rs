@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 mod common;
-use common::Server;
+use common::{Server, wait_until};
 
 const TOKEN: &str = "0123456789abcdef0123";
 
@@ -70,18 +70,6 @@ fn request(
 
 fn infer_body() -> Value {
     json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": [6.7, 3.0, 5.2, 2.3]}]})
-}
-
-/// Waits until `ready` holds, at most 60 s.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{what} never happened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -149,7 +137,9 @@ fn versions_swap_under_load_without_a_failed_request_and_a_broken_one_leaves_the
     let staging = root.path().join("staging-2");
     train(&staging, "mlp");
     std::fs::rename(&staging, repository.join("iris").join("2")).unwrap();
-    wait_until("serving version 2", || version_served(&address) == "2");
+    wait_until("serving version 2", Duration::from_secs(60), || {
+        version_served(&address) == "2"
+    });
     std::thread::sleep(Duration::from_millis(300));
 
     // Version 3 is broken: it is reported, and version 2 goes on serving.
@@ -157,7 +147,7 @@ fn versions_swap_under_load_without_a_failed_request_and_a_broken_one_leaves_the
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::write(broken.join("model.json"), "{ not json").unwrap();
     std::fs::rename(&broken, repository.join("iris").join("3")).unwrap();
-    wait_until("version 3 reported", || {
+    wait_until("version 3 reported", Duration::from_secs(60), || {
         request(
             &address,
             "GET",

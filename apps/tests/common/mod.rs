@@ -4,7 +4,8 @@
 #![allow(dead_code)] // Each test file uses its own part.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 /// Tells the person running `cargo test` that part of a test did not run, and how to run it.
 /// Written to the process's standard error directly: the test harness captures `eprintln!`
@@ -12,6 +13,31 @@ use std::process::Command;
 pub fn not_run(what: &str, how: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "note: not run: {what}; {how}");
+}
+
+/// Waits until `until` holds, checking every 20 ms, at most `limit`; how long it took.
+pub fn wait_until(what: &str, limit: Duration, mut until: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !until() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// How `child` exited, waiting at most `limit`; past it, kills `child` and fails with `hung`.
+pub fn exit_status(child: &mut Child, limit: Duration, hung: &str) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{hung}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The training losses of a run's `history.json`.
